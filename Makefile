@@ -1,0 +1,34 @@
+# Redes Neurais e Arquiteturas Profundas — o livro executável
+#   make book       builds the HTML from the committed executed chapters (sets up .venv if missing)
+#   make test       runs the tests (smoke execution of every chapter, answer checks, book build)
+#   make execute [CHAPTER=modulo3] [PROFILE=full|smoke]
+#   make answers    answer report from the committed outputs → _build/answers.json
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+CHAPTER ?=
+PROFILE ?= full
+
+.PHONY: book test execute answers env clean
+
+env: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+book: env
+	$(BIN)/python scripts/build.py
+
+execute: env
+	$(BIN)/python scripts/execute.py $(CHAPTER) --profile $(PROFILE)
+
+answers: env
+	$(BIN)/python scripts/answers.py $(CHAPTER)
+
+test: env
+	$(BIN)/python -m pytest tests
+
+clean:
+	rm -rf _build

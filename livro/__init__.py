@@ -1,0 +1,91 @@
+"""Small helpers that the chapters import.
+
+Everything a student must learn (models, training loops, metrics) stays in the
+chapters. This package only does bookkeeping:
+
+* ``record(name, value)`` glues a computed number into the page (myst-nb
+  ``glue``) and writes it to the chapter's results file, which ``make answers``
+  and the tests read;
+* ``spec(chapter)`` reads the chapter's answer key (``answers/<chapter>.yml``),
+  the single place where options and documented ranges are written;
+* ``seed(numpy_seed, tf_seed)`` sets the seeds the way the course did;
+* ``livro.data`` loads datasets and weights (see that module).
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS_ENV = "LIVRO_RESULTS"
+
+
+def _to_json(value):
+    """Convert numpy scalars/arrays and tuples into plain JSON values."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (list, tuple)):
+        return [_to_json(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _to_json(v) for k, v in value.items()}
+    return value
+
+
+def update_results(section: str, key: str, value) -> None:
+    """Write ``value`` under ``section/key`` of the results file of this run.
+
+    The file is named by the ``LIVRO_RESULTS`` environment variable, which
+    ``scripts/execute.py`` sets; outside an execution this does nothing.
+    """
+    path = os.environ.get(RESULTS_ENV)
+    if not path:
+        return
+    path = Path(path)
+    data = json.loads(path.read_text()) if path.exists() else {}
+    data.setdefault(section, {})[key] = _to_json(value)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False))
+    tmp.replace(path)
+
+
+def record(name: str, value, display: bool = False):
+    """Glue ``value`` under ``name`` for the prose and record it for the checks."""
+    from myst_nb import glue
+
+    value = _to_json(value)
+    update_results("values", name, value)
+    glue(name, value, display=display)
+    return value
+
+
+def spec(chapter: str) -> dict:
+    """The answer key of a chapter: ``answers/<chapter>.yml``."""
+    return yaml.safe_load((ROOT / "answers" / f"{chapter}.yml").read_text())
+
+
+def seed(numpy_seed: int = 1, tf_seed: int = 2) -> None:
+    """Seed as the course did: NumPy with ``numpy_seed``, TensorFlow with ``tf_seed``.
+
+    In Keras 3 the weight initialisers and dropout draw their seeds from Keras'
+    own generator (fed by Python's ``random``), not from NumPy or TensorFlow.
+    ``keras.utils.set_random_seed`` resets that generator and seeds Python,
+    NumPy and TensorFlow together; NumPy is then re-seeded with its own value.
+    """
+    import keras
+
+    keras.utils.set_random_seed(tf_seed)
+    random.seed(tf_seed)
+    np.random.seed(numpy_seed)
+
+
+def record_no_data(dataset: str, sentence: str) -> None:
+    """Record that ``dataset`` was missing, so its checks report ``no-data``."""
+    update_results("no_data", dataset, sentence)
+    print(sentence)

@@ -1,0 +1,66 @@
+"""Build the HTML book from the committed executed chapters (trains nothing).
+
+    python scripts/build.py [--strict]
+
+1. copies _config.yml, _toc.yml and book/ into _build/src/;
+2. replaces each chapter's MyST source by a notebook with its current prose and
+   the outputs of its last execution (executed/<chapter>.ipynb);
+3. runs `jupyter-book build` on it (nitpicky; --strict turns warnings into errors).
+The HTML lands in _build/html. Stale chapters are named before building.
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from livro import book  # noqa: E402
+
+SRC = ROOT / "_build" / "src"
+
+
+def assemble() -> list[str]:
+    import nbformat
+
+    if SRC.exists():
+        shutil.rmtree(SRC)
+    SRC.mkdir(parents=True)
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy(ROOT / name, SRC / name)
+    shutil.copytree(book.BOOK, SRC / "book")
+    warnings = []
+    for chapter in book.chapters():
+        reason = book.staleness(chapter)
+        if reason:
+            warnings.append(reason)
+        if not (book.EXECUTED / f"{chapter}.ipynb").exists():
+            continue  # never executed: the page shows the source without outputs
+        nb, merged = book.merged_notebook(chapter)
+        (SRC / "book" / f"{chapter}.md").unlink()
+        nbformat.write(nb, SRC / "book" / f"{chapter}.ipynb")
+    return warnings
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--strict", action="store_true", help="Sphinx warnings are errors")
+    args = parser.parse_args(argv)
+    warnings = assemble()
+    for reason in warnings:
+        print(f"WARNING: {reason}")
+    command = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(SRC), "--path-output", str(ROOT), "-n"]
+    if args.strict:
+        command += ["-W", "--keep-going"]
+    status = subprocess.call(command)
+    if status == 0:
+        print(f"HTML in {ROOT / '_build' / 'html' / 'index.html'}")
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,163 @@
+"""Execute chapters with papermill and record their results.
+
+    python scripts/execute.py [CHAPTER ...] [--profile full|smoke] [--out DIR]
+
+``full`` runs the course's settings and replaces ``executed/<chapter>.ipynb`` and
+``results/<chapter>.json``; ``smoke`` runs a tiny subset (for CI) and writes to
+``_build/smoke/`` unless ``--out`` says otherwise. Writes are atomic: a failed
+run leaves the previous outputs untouched, keeps the partial notebook in
+``_build/failed/`` and names the failing cell.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from importlib import metadata
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from livro import book  # noqa: E402
+
+PACKAGES = ["keras", "tensorflow-cpu", "tensorflow", "jax", "numpy", "scikit-learn",
+            "matplotlib", "papermill", "jupytext", "myst-nb", "jupyter-book"]
+
+
+def versions() -> dict:
+    found = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return found
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip() + f" ({os.cpu_count()} cores)"
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def gpu_model() -> str | None:
+    nvidia = shutil.which("nvidia-smi")
+    if not nvidia:
+        return None
+    import subprocess
+
+    out = subprocess.run([nvidia, "--query-gpu=name", "--format=csv,noheader"],
+                         capture_output=True, text=True)
+    return out.stdout.strip() or None
+
+
+def cell_times(nb) -> list[dict]:
+    times = []
+    for index, cell in enumerate(nb.cells):
+        duration = cell.metadata.get("papermill", {}).get("duration")
+        if cell.cell_type == "code" and duration is not None:
+            first = next((ln for ln in cell.source.splitlines() if ln.strip()), "")
+            times.append({"cell": index, "first_line": first[:70], "seconds": round(duration, 2)})
+    return times
+
+
+def execute(chapter: str, profile: str, out: Path | None) -> int:
+    import jupytext
+    import nbformat
+    import papermill
+
+    source_path = book.BOOK / f"{chapter}.md"
+    if not source_path.exists():
+        print(f"There is no chapter {chapter}: {source_path} does not exist.")
+        return 2
+    nb = jupytext.read(source_path)
+    if not any("parameters" in c.metadata.get("tags", []) for c in nb.cells):
+        print(f"{source_path} has no cell tagged 'parameters'; papermill could not set PROFILE.")
+        return 2
+    if out is None and profile == "full":
+        nb_target, results_target = book.EXECUTED / f"{chapter}.ipynb", book.RESULTS / f"{chapter}.json"
+    else:
+        out = out or ROOT / "_build" / "smoke"
+        nb_target, results_target = out / f"{chapter}.ipynb", out / f"{chapter}.json"
+
+    work = Path(tempfile.mkdtemp(prefix=f"livro-{chapter}-"))
+    inp, outp, results = work / "input.ipynb", work / "output.ipynb", work / "results.json"
+    nbformat.write(nb, inp)
+    env_before = dict(os.environ)
+    os.environ["LIVRO_RESULTS"] = str(results)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    print(f"[{chapter}] executing with PROFILE={profile} …", flush=True)
+    start = time.time()
+    try:
+        papermill.execute_notebook(
+            str(inp), str(outp), parameters={"PROFILE": profile}, cwd=str(ROOT),
+            kernel_name="python3", progress_bar=False, log_output=False,
+        )
+    except papermill.PapermillExecutionError as error:
+        failed = ROOT / "_build" / "failed"
+        failed.mkdir(parents=True, exist_ok=True)
+        if outp.exists():
+            shutil.copy(outp, failed / f"{chapter}.ipynb")
+        print(
+            f"[{chapter}] failed in cell {error.cell_index} ({error.ename}: {error.evalue}); "
+            f"previous outputs kept, partial notebook in _build/failed/{chapter}.ipynb."
+        )
+        return 1
+    finally:
+        os.environ.clear()
+        os.environ.update(env_before)
+    wall = time.time() - start
+
+    executed = nbformat.read(outp, as_version=4)
+    data = json.loads(results.read_text()) if results.exists() else {}
+    data["provenance"] = {
+        "chapter": chapter,
+        "profile": profile,
+        "code_sha256": book.code_hash(nb),
+        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "wall_seconds": round(wall, 1),
+        "backend": os.environ.get("KERAS_BACKEND", "tensorflow"),
+        "cpu": cpu_model(),
+        "gpu": gpu_model(),
+        "versions": versions(),
+        "cell_seconds": cell_times(executed),
+    }
+    nb_target.parent.mkdir(parents=True, exist_ok=True)
+    results_target.parent.mkdir(parents=True, exist_ok=True)
+    tmp_nb = nb_target.with_suffix(".ipynb.tmp")
+    tmp_res = results_target.with_suffix(".json.tmp")
+    nbformat.write(executed, tmp_nb)
+    tmp_res.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
+    tmp_nb.replace(nb_target)
+    tmp_res.replace(results_target)
+    shutil.rmtree(work, ignore_errors=True)
+    print(f"[{chapter}] done in {wall:.0f} s → {nb_target.relative_to(ROOT)}")
+    return 0
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("chapters", nargs="*", help="default: every chapter")
+    parser.add_argument("--profile", default="full", choices=["full", "smoke"])
+    parser.add_argument("--out", type=Path, help="write here instead of executed/ and results/")
+    args = parser.parse_args(argv)
+    status = 0
+    for chapter in args.chapters or book.chapters():
+        status = max(status, execute(chapter, args.profile, args.out))
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
