@@ -8,6 +8,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 CHAPTER ?=
 PROFILE ?= full
+# Data directory: $LIVRO_DATA if set, else the offline mirror beside the repository if there is
+# one, else nothing (the Keras downloads are used).
+LIVRO_DATA ?= $(if $(wildcard ../shared/data/SHA256SUMS),$(abspath ../shared/data),)
+export LIVRO_DATA
 
 .PHONY: book test execute answers env clean
 

@@ -143,7 +143,7 @@ def execute(chapter: str, profile: str, out: Path | None) -> int:
     tmp_nb.replace(nb_target)
     tmp_res.replace(results_target)
     shutil.rmtree(work, ignore_errors=True)
-    print(f"[{chapter}] done in {wall:.0f} s → {nb_target.relative_to(ROOT)}")
+    print(f"[{chapter}] done in {wall:.0f} s → {nb_target}")
     return 0
 
 

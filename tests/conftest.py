@@ -1,0 +1,36 @@
+"""Shared fixtures: the smoke execution of every chapter runs once per session."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from livro import book  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def smoke_dir(tmp_path_factory):
+    """Run `scripts/execute.py --profile smoke` for every chapter into a temporary folder."""
+    out = tmp_path_factory.mktemp("smoke")
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "execute.py"), "--profile", "smoke", "--out", str(out)],
+        capture_output=True, text=True, env=dict(os.environ),
+    )
+    (out / "log.txt").write_text(proc.stdout + proc.stderr)
+    return out
+
+
+def smoke_results(smoke_dir: Path, chapter: str) -> dict:
+    path = smoke_dir / f"{chapter}.json"
+    if not path.exists():
+        log = (smoke_dir / "log.txt").read_text()
+        lines = [ln for ln in log.splitlines() if f"[{chapter}]" in ln]
+        pytest.fail(f"The smoke execution of {chapter} produced no results: {' '.join(lines) or log[-500:]}")
+    return json.loads(path.read_text())

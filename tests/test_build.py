@@ -1,0 +1,58 @@
+"""The book builds with no Sphinx warnings and shows the regenerated numbers."""
+from __future__ import annotations
+
+import html
+import re
+import subprocess
+import sys
+
+import pytest
+
+from livro import book
+
+HTML = book.ROOT / "_build" / "html"
+
+
+@pytest.fixture(scope="module")
+def built():
+    proc = subprocess.run(
+        [sys.executable, str(book.ROOT / "scripts" / "build.py"), "--strict"],
+        capture_output=True, text=True,
+    )
+    warnings = [ln for ln in (proc.stdout + proc.stderr).splitlines() if "WARNING" in ln or "ERROR" in ln]
+    assert proc.returncode == 0 and not warnings, "The book build failed or warned:\n" + "\n".join(
+        warnings or (proc.stdout + proc.stderr).splitlines()[-20:]
+    )
+    return HTML
+
+
+def page_text(path):
+    raw = path.read_text()
+    return html.unescape(re.sub(r"<[^>]+>", " ", raw)), raw
+
+
+@pytest.mark.parametrize("chapter", book.chapters())
+def test_chapter_page_exists(built, chapter):
+    assert (built / "book" / f"{chapter}.html").exists(), f"_build/html/book/{chapter}.html was not built"
+
+
+@pytest.mark.parametrize("chapter", book.chapters())
+def test_glued_numbers_appear_in_html(built, chapter):
+    """Each `{glue:text}` reference shows the recorded value, formatted as asked."""
+    text, _ = page_text(built / "book" / f"{chapter}.html")
+    values = book.read_results(chapter)["values"]
+    source = (book.BOOK / f"{chapter}.md").read_text()
+    refs = re.findall(r"\{glue:text\}`([^`:]+)(?::([^`]*))?`", source)
+    assert refs or chapter == "intro"
+    for key, fmt in refs:
+        value = values[key]
+        shown = format(value, fmt) if fmt else str(value)
+        assert shown in text, f"book/{chapter}: glued {key} should show {shown!r} in the HTML"
+
+
+@pytest.mark.parametrize("chapter", book.chapters())
+def test_solutions_are_hidden_until_opened(built, chapter):
+    _, raw = page_text(built / "book" / f"{chapter}.html")
+    solutions = re.findall(r'<div class="([^"]*\bsolution\b[^"]*)"', raw)
+    assert solutions, f"{chapter}: no solutions in the page"
+    assert all("dropdown" in cls for cls in solutions), f"{chapter}: a solution is not a dropdown"

@@ -1,0 +1,93 @@
+"""Every chapter: smoke execution, answer keys, committed full outputs."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from conftest import smoke_results
+from livro import book
+
+CHAPTERS = book.chapters()
+
+
+def test_there_are_chapters():
+    assert "modulo3" in CHAPTERS
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_parameters_cell_survives_jupytext(chapter):
+    nb = book.read_source(chapter)
+    tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1, f"book/{chapter}.md needs exactly one code cell tagged 'parameters'"
+    assert re.search(r"^PROFILE\s*=\s*\"full\"", tagged[0].source, re.M), (
+        f"book/{chapter}.md: the parameters cell must set PROFILE = \"full\""
+    )
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_smoke_execution(chapter, smoke_dir):
+    """The whole chapter runs end to end on the smoke profile; deterministic facts hold."""
+    results = smoke_results(smoke_dir, chapter)
+    assert results["provenance"]["profile"] == "smoke"
+    assert (smoke_dir / f"{chapter}.ipynb").exists()
+    spec = book.read_spec(chapter)
+    deterministic = {q["key"] for _, q in book.quantities(spec) if q.get("deterministic")}
+    rows = [r for r in book.check(chapter, results, deviations={}) if r.quantity in deterministic]
+    bad = [book.problem(r) for r in rows if r.verdict != "inside"]
+    assert not bad, "\n".join(bad)
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_committed_execution_is_current(chapter):
+    reason = book.staleness(chapter)
+    assert reason is None, reason
+
+
+def answer_rows():
+    for chapter in CHAPTERS:
+        for row in book.check(chapter):
+            yield pytest.param(row, id=f"{chapter}-{row.quantity}")
+
+
+@pytest.mark.parametrize("row", list(answer_rows()))
+def test_committed_answer(row):
+    """Each checkable quantity of the committed full run: inside, or a named deviation."""
+    if row.verdict == "no-data":
+        pytest.skip(f"{row.chapter} {row.quantity}: no data ({row.note})")
+    if row.verdict == "deviation":
+        pytest.xfail(f"known deviation {row.chapter}.{row.quantity}: {row.note}")
+    assert row.verdict == "inside", book.problem(row)
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_solution_letters_match_answer_key(chapter):
+    """The letter in each solution of the chapter is the one in answers/<chapter>.yml."""
+    text = (book.BOOK / f"{chapter}.md").read_text()
+    spec = book.read_spec(chapter)
+    found = dict(re.findall(r"```\{solution\}\s+\S+?-ex(\d+)[^\n]*\n(?::[^\n]*\n)*\s*\*\*Resposta: \(([a-e])\)", text))
+    for ex_name, ex in spec["exercises"].items():
+        number = ex_name.removeprefix("ex")
+        if "answer" not in ex:
+            continue
+        assert number in found, f"book/{chapter}.md: no solution starting with **Resposta: (x)** for {ex_name}"
+        assert found[number] == ex["answer"], (
+            f"book/{chapter}.md {ex_name}: the solution says ({found[number]}), "
+            f"answers/{chapter}.yml says ({ex['answer']})"
+        )
+
+
+def test_deviations_name_real_quantities():
+    known = {f"{c}.{q['key']}" for c in CHAPTERS for _, q in book.quantities(book.read_spec(c))}
+    unknown = set(book.read_deviations()) - known
+    assert not unknown, f"answers/deviations.yml names quantities that no answer key has: {sorted(unknown)}"
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_glued_keys_are_recorded(chapter):
+    """Every {glue} reference in the prose names a value recorded by the full run."""
+    text = (book.BOOK / f"{chapter}.md").read_text()
+    keys = {m.split(":")[0] for m in re.findall(r"\{glue(?::\w+)?\}`([^`]+)`", text)}
+    values = (book.read_results(chapter) or {}).get("values", {})
+    missing = sorted(keys - set(values))
+    assert not missing, f"book/{chapter}.md glues keys that results/{chapter}.json lacks: {missing}"

@@ -1,0 +1,179 @@
+"""Unit tests of the helpers: data loader, recording, answer verdicts, staleness, execution."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+
+import numpy as np
+import pytest
+
+import livro
+from livro import book, data
+
+SHARED = book.ROOT.parent / "shared" / "data"
+
+
+# --- data --------------------------------------------------------------------------
+
+def test_missing_file_is_one_clear_sentence(tmp_path, monkeypatch):
+    monkeypatch.setenv("LIVRO_DATA", str(tmp_path))
+    with pytest.raises(data.DataMissing) as error:
+        data.load_cifar10()
+    message = str(error.value)
+    assert "cifar10.npz" in message and str(tmp_path) in message and "LIVRO_DATA" in message
+    assert "\n" not in message
+
+
+def test_corrupt_file_is_detected(tmp_path, monkeypatch):
+    np.savez(tmp_path / "boston_housing.npz", x=np.zeros((506, 13)), y=np.zeros(506))
+    monkeypatch.setenv("LIVRO_DATA", str(tmp_path))
+    with pytest.raises(data.DataMissing, match="corrompido"):
+        data.load_boston_housing()
+
+
+def test_download_failure_is_one_clear_sentence(monkeypatch):
+    monkeypatch.delenv("LIVRO_DATA", raising=False)
+    message = None
+    try:
+        data._download("x.npz", lambda: (_ for _ in ()).throw(OSError("no network")))
+    except data.DataMissing as error:
+        message = str(error)
+    assert message and "x.npz" in message and "LIVRO_DATA" in message
+
+
+@pytest.mark.skipif(not SHARED.exists(), reason="offline data mirror not beside the repository")
+def test_boston_split_matches_keras(monkeypatch, tmp_path):
+    monkeypatch.setenv("LIVRO_DATA", str(SHARED))
+    monkeypatch.setenv("LIVRO_RESULTS", str(tmp_path / "r.json"))
+    (x_train, y_train), (x_test, y_test) = data.load_boston_housing()
+    assert x_train.shape == (404, 13) and x_test.shape == (102, 13)
+    np.testing.assert_allclose(y_train[:5], [15.2, 42.3, 50.0, 21.1, 17.7])
+    recorded = json.loads((tmp_path / "r.json").read_text())["data"]["boston_housing.npz"]
+    assert recorded["sha256"] == data.SHA256["boston_housing.npz"]
+
+
+# --- recording ---------------------------------------------------------------------
+
+def test_record_writes_json_values(tmp_path, monkeypatch):
+    monkeypatch.setenv("LIVRO_RESULTS", str(tmp_path / "r.json"))
+    livro.record("a", np.float32(0.5))
+    livro.record("b", np.array([1, 2]))
+    livro.record_no_data("cifar100", "sem dados")
+    saved = json.loads((tmp_path / "r.json").read_text())
+    assert saved["values"] == {"a": 0.5, "b": [1, 2]}
+    assert saved["no_data"] == {"cifar100": "sem dados"}
+
+
+# --- answer verdicts ---------------------------------------------------------------
+
+@pytest.fixture
+def key(tmp_path, monkeypatch):
+    monkeypatch.setattr(book, "ANSWERS", tmp_path)
+    (tmp_path / "ch.yml").write_text(
+        "chapter: ch\nexercises:\n"
+        "  ex1:\n    answer: a\n    quantities:\n"
+        "      - {key: acc, documented: 0.8, range: [0.7, 0.9]}\n"
+        "      - {key: best, documented: [4, 16], expect: [4, 16]}\n"
+        "      - {key: c100, needs_data: cifar100, range: [0, 1]}\n"
+    )
+    return tmp_path
+
+
+def verdicts(results, deviations=None):
+    return {r.quantity: r.verdict for r in book.check("ch", results, deviations or {})}
+
+
+def test_verdicts(key):
+    inside = {"values": {"acc": 0.8, "best": [16, 4]}, "no_data": {"cifar100": "absent"}}
+    assert verdicts(inside) == {"acc": "inside", "best": "inside", "c100": "no-data"}
+    outside = {"values": {"acc": 0.95, "best": [4, 8], "c100": 0.5}}
+    assert verdicts(outside) == {"acc": "outside", "best": "outside", "c100": "inside"}
+    assert verdicts(outside, {"ch.acc": "why"})["acc"] == "deviation"
+    assert verdicts({"values": {}})["acc"] == "missing"
+    # a registered deviation that is now inside must be noticed
+    assert verdicts(inside, {"ch.acc": "why"})["acc"] == "outside"
+    assert verdicts({"values": {"acc": float("nan")}})["acc"] == "outside"
+
+
+def test_problem_sentence_names_what_and_where(key):
+    row = book.check("ch", {"values": {"acc": 0.95}}, {})[0]
+    sentence = book.problem(row)
+    assert "ch ex1 (acc)" in sentence and "0.95" in sentence and "[0.7, 0.9]" in sentence
+
+
+# --- staleness, merge, execution ---------------------------------------------------
+
+CHAPTER = """---
+jupytext:
+  text_representation: {extension: .md, format_name: myst}
+kernelspec: {display_name: Python 3, language: python, name: python3}
+---
+# Teste
+
+```{code-cell} ipython3
+:tags: [parameters]
+
+PROFILE = "full"
+```
+
+PROSE
+
+```{code-cell} ipython3
+import livro
+livro.record("answer", 42 if PROFILE == "full" else 1)
+CODE
+```
+"""
+
+
+def load_execute():
+    spec = importlib.util.spec_from_file_location("execute", book.ROOT / "scripts" / "execute.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def tiny_book(tmp_path, monkeypatch):
+    for name in ("BOOK", "EXECUTED", "RESULTS"):
+        (tmp_path / name).mkdir()
+        monkeypatch.setattr(book, name, tmp_path / name)
+    write = lambda prose="Texto.", code="": (tmp_path / "BOOK" / "t.md").write_text(  # noqa: E731
+        CHAPTER.replace("PROSE", prose).replace("CODE", code))
+    write()
+    return tmp_path, write
+
+
+def test_execute_stale_merge_and_atomic_failure(tiny_book, capsys):
+    root, write = tiny_book
+    execute = load_execute()
+    assert book.staleness("t").endswith("make execute CHAPTER=t)")
+    assert execute.execute("t", "full", None) == 0
+    results = json.loads((root / "RESULTS" / "t.json").read_text())
+    assert results["values"]["answer"] == 42
+    prov = results["provenance"]
+    assert prov["profile"] == "full" and prov["wall_seconds"] > 0 and prov["versions"]["keras"]
+    assert book.staleness("t") is None
+
+    write(prose="Texto novo.")  # prose only: not stale, and the merge shows the new prose
+    assert book.staleness("t") is None
+    merged, ok = book.merged_notebook("t")
+    assert ok and any("Texto novo." in c.source for c in merged.cells)
+    assert any(o for c in merged.cells if c.cell_type == "code" for o in c.get("outputs", []))
+
+    write(code="raise ValueError('quebrado')")  # code changed: stale, and a failing run …
+    assert "is stale" in book.staleness("t")
+    before = (root / "RESULTS" / "t.json").read_text()
+    assert execute.execute("t", "full", None) == 1
+    message = capsys.readouterr().out
+    assert "failed in cell" in message and "ValueError: quebrado" in message
+    assert (root / "RESULTS" / "t.json").read_text() == before  # … leaves outputs untouched
+
+
+def test_smoke_profile_writes_elsewhere(tiny_book, tmp_path):
+    root, _ = tiny_book
+    out = tmp_path / "smoke"
+    assert load_execute().execute("t", "smoke", out) == 0
+    assert json.loads((out / "t.json").read_text())["values"]["answer"] == 1
+    assert not (root / "RESULTS" / "t.json").exists()
