@@ -1,7 +1,7 @@
 # Redes Neurais e Arquiteturas Profundas — o livro executável
 #   make book       builds the HTML from the committed executed chapters (sets up .venv if missing)
 #   make test       runs the tests (smoke execution of every chapter, answer checks, book build)
-#   make execute [CHAPTER=modulo3] [PROFILE=full|smoke]
+#   make execute [CHAPTER=modulo3] [PROFILE=full|smoke] [FORCE=1]   (unchanged chapters are skipped)
 #   make answers    answer report from the committed outputs → _build/answers.json
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -26,7 +26,7 @@ book: env
 	$(BIN)/python scripts/build.py
 
 execute: env
-	$(BIN)/python scripts/execute.py $(CHAPTER) --profile $(PROFILE)
+	$(BIN)/python scripts/execute.py $(CHAPTER) --profile $(PROFILE) $(if $(FORCE),--force,)
 
 answers: env
 	$(BIN)/python scripts/answers.py $(CHAPTER)

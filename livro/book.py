@@ -211,6 +211,8 @@ def merged_notebook(chapter: str):
         )
         if at is not None:
             source.cells.insert(at + 1, injected[0])
+    for index, cell in enumerate(source.cells):
+        cell.id = f"c{index}"  # stable ids: an unchanged chapter gives identical bytes
     source.metadata["kernelspec"] = executed.metadata.get("kernelspec", {})
     source.metadata["language_info"] = executed.metadata.get("language_info", {})
     source.metadata.pop("jupytext", None)

@@ -24,25 +24,42 @@ from livro import book  # noqa: E402
 SRC = ROOT / "_build" / "src"
 
 
+def write_if_changed(path: Path, content: bytes, wanted: set) -> None:
+    """Keep unchanged files untouched so that Sphinx rebuilds only what changed."""
+    wanted.add(path)
+    if path.exists() and path.read_bytes() == content:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content)
+
+
 def assemble() -> list[str]:
     import nbformat
 
-    if SRC.exists():
-        shutil.rmtree(SRC)
-    SRC.mkdir(parents=True)
+    wanted: set[Path] = set()
     for name in ("_config.yml", "_toc.yml"):
-        shutil.copy(ROOT / name, SRC / name)
-    shutil.copytree(book.BOOK, SRC / "book")
+        write_if_changed(SRC / name, (ROOT / name).read_bytes(), wanted)
+    chapters = book.chapters()
+    for path in book.BOOK.rglob("*"):
+        if path.is_file() and path.parent.name != "__pycache__":
+            if path.suffix == ".md" and path.stem in chapters and path.parent == book.BOOK:
+                continue
+            write_if_changed(SRC / "book" / path.relative_to(book.BOOK), path.read_bytes(), wanted)
     warnings = []
-    for chapter in book.chapters():
+    for chapter in chapters:
         reason = book.staleness(chapter)
         if reason:
             warnings.append(reason)
         if not (book.EXECUTED / f"{chapter}.ipynb").exists():
-            continue  # never executed: the page shows the source without outputs
+            # never executed: the page shows the source without outputs
+            source = book.BOOK / f"{chapter}.md"
+            write_if_changed(SRC / "book" / source.name, source.read_bytes(), wanted)
+            continue
         nb, merged = book.merged_notebook(chapter)
-        (SRC / "book" / f"{chapter}.md").unlink()
-        nbformat.write(nb, SRC / "book" / f"{chapter}.ipynb")
+        write_if_changed(SRC / "book" / f"{chapter}.ipynb", nbformat.writes(nb).encode(), wanted)
+    for path in SRC.rglob("*"):
+        if path.is_file() and path not in wanted:
+            path.unlink()
     return warnings
 
 

@@ -72,7 +72,28 @@ def cell_times(nb) -> list[dict]:
     return times
 
 
-def execute(chapter: str, profile: str, out: Path | None) -> int:
+def up_to_date(chapter: str, code_sha256: str) -> bool:
+    """Is the committed full execution still valid? Code, profile, libraries and data decide."""
+    results = book.read_results(chapter)
+    if results is None or not (book.EXECUTED / f"{chapter}.ipynb").exists():
+        return False
+    prov = results.get("provenance", {})
+    if prov.get("profile") != "full" or prov.get("code_sha256") != code_sha256:
+        return False
+    if prov.get("versions") != versions() or prov.get("backend") != os.environ.get("KERAS_BACKEND", "tensorflow"):
+        return False
+    from livro import data
+
+    for name, used in results.get("data", {}).items():
+        folder = data.data_dir()
+        if used.get("sha256") is None or folder is None or not (folder / name).is_file():
+            return False
+        if used["sha256"] != data.SHA256.get(name) and used["sha256"] != data.sha256(folder / name):
+            return False
+    return True
+
+
+def execute(chapter: str, profile: str, out: Path | None, force: bool = True) -> int:
     import jupytext
     import nbformat
     import papermill
@@ -86,6 +107,9 @@ def execute(chapter: str, profile: str, out: Path | None) -> int:
         print(f"{source_path} has no cell tagged 'parameters'; papermill could not set PROFILE.")
         return 2
     if out is None and profile == "full":
+        if not force and up_to_date(chapter, book.code_hash(nb)):
+            print(f"[{chapter}] up to date (same code, libraries and data): not executed; --force runs it anyway")
+            return 0
         nb_target, results_target = book.EXECUTED / f"{chapter}.ipynb", book.RESULTS / f"{chapter}.json"
     else:
         out = out or ROOT / "_build" / "smoke"
@@ -152,10 +176,11 @@ def main(argv=None) -> int:
     parser.add_argument("chapters", nargs="*", help="default: every chapter")
     parser.add_argument("--profile", default="full", choices=["full", "smoke"])
     parser.add_argument("--out", type=Path, help="write here instead of executed/ and results/")
+    parser.add_argument("--force", action="store_true", help="execute even if the chapter is up to date")
     args = parser.parse_args(argv)
     status = 0
     for chapter in args.chapters or book.chapters():
-        status = max(status, execute(chapter, args.profile, args.out))
+        status = max(status, execute(chapter, args.profile, args.out, force=args.force))
     return status
 
 

@@ -155,6 +155,10 @@ def test_execute_stale_merge_and_atomic_failure(tiny_book, capsys):
     prov = results["provenance"]
     assert prov["profile"] == "full" and prov["wall_seconds"] > 0 and prov["versions"]["keras"]
     assert book.staleness("t") is None
+    executed_at = prov["date"]
+    assert execute.execute("t", "full", None, force=False) == 0  # unchanged: not re-executed
+    assert "up to date" in capsys.readouterr().out
+    assert json.loads((root / "RESULTS" / "t.json").read_text())["provenance"]["date"] == executed_at
 
     write(prose="Texto novo.")  # prose only: not stale, and the merge shows the new prose
     assert book.staleness("t") is None
