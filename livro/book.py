@@ -33,7 +33,7 @@ def chapters() -> list[str]:
     names = []
     for entry in toc.get("chapters", []):
         path = BOOK / (Path(entry["file"]).name + ".md")
-        if path.read_text().startswith("---\njupytext:"):
+        if path.exists() and path.read_text().startswith("---\njupytext:"):
             names.append(path.stem)
     return names
 

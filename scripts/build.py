@@ -1,12 +1,18 @@
 """Build the HTML book from the committed executed chapters (trains nothing).
 
-    python scripts/build.py [--strict]
+    python scripts/build.py [--strict] [--edition full|student] [--version NAME --switcher URL] [--out DIR]
 
-1. copies _config.yml, _toc.yml and book/ into _build/src/;
+1. copies _config.yml, _toc.yml and book/ into _build/src-<edition>/;
 2. replaces each chapter's MyST source by a notebook with its current prose and
-   the outputs of its last execution (executed/<chapter>.ipynb);
-3. runs `jupyter-book build` on it (nitpicky; --strict turns warnings into errors).
-The HTML lands in _build/html. Stale chapters are named before building.
+   the outputs of its last execution (executed/<chapter>.ipynb), headed by links
+   to the executed notebook (download, Colab);
+3. for the student edition, sets sphinx-exercise's `hide_solutions` (the answers
+   and justifications are not in the HTML at all);
+4. for a versioned site, adds the pydata-sphinx-theme version switcher;
+5. runs `jupyter-book build` (nitpicky; --strict turns warnings into errors).
+The full edition's HTML lands in _build/html, the student's in _build/student/html.
+Stale chapters are named before building. Unchanged files are not rewritten, so
+Sphinx rebuilds only what changed.
 """
 from __future__ import annotations
 
@@ -16,16 +22,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import yaml
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from livro import book  # noqa: E402
 
-SRC = ROOT / "_build" / "src"
-
 
 def write_if_changed(path: Path, content: bytes, wanted: set) -> None:
-    """Keep unchanged files untouched so that Sphinx rebuilds only what changed."""
     wanted.add(path)
     if path.exists() and path.read_bytes() == content:
         return
@@ -33,18 +38,85 @@ def write_if_changed(path: Path, content: bytes, wanted: set) -> None:
     path.write_bytes(content)
 
 
-def assemble() -> list[str]:
+def config(edition: str, version: str | None, switcher: str | None) -> dict:
+    conf = yaml.safe_load((ROOT / "_config.yml").read_text())
+    sphinx_conf = conf.setdefault("sphinx", {}).setdefault("config", {})
+    theme = sphinx_conf.setdefault("html_theme_options", {})
+    if edition == "student":
+        conf["title"] += " — edição do aluno"
+        sphinx_conf["hide_solutions"] = True
+    if version and switcher:
+        theme["switcher"] = {"json_url": switcher, "version_match": version}
+        theme["check_switcher"] = False  # versions.json lives beside the versions, not in the source
+        theme["article_header_end"] = ["version-switcher", "article-header-buttons"]
+    return conf
+
+
+def notebook_links(chapter: str, conf: dict) -> str:
+    repo = conf["repository"]["url"].removeprefix("https://github.com/")
+    branch = conf["repository"].get("branch", "main")
+    path = f"executed/{chapter}.ipynb"
+    return (
+        f"```{{admonition}} Notebook executado\n:class: tip\n"
+        f"[Baixar o notebook](https://github.com/{repo}/raw/{branch}/{path}) · "
+        f"[Abrir no Colab](https://colab.research.google.com/github/{repo}/blob/{branch}/{path}) · "
+        f"[proveniência da execução](proveniencia.md)\n```"
+    )
+
+
+def provenance_page() -> str:
+    """A page with each chapter's execution provenance and answer report."""
+    lines = ["# Proveniência das execuções", "",
+             "Gerada por `scripts/build.py` a partir de `results/<capítulo>.json` "
+             "(gravados por `make execute`) e dos gabaritos em `answers/`.", ""]
+    for chapter in book.chapters():
+        results = book.read_results(chapter)
+        lines += [f"## {chapter}", ""]
+        if results is None:
+            lines += ["Ainda não executado.", ""]
+            continue
+        prov = results["provenance"]
+        v = prov.get("versions", {})
+        libs = ", ".join(f"{k} {v[k]}" for k in ("python", "keras", "tensorflow-cpu", "tensorflow", "jax", "numpy") if k in v)
+        slow = sorted(prov.get("cell_seconds", []), key=lambda c: -c["seconds"])[:3]
+        slow_text = "; ".join(f"célula {c['cell']}: {c['seconds']} s" for c in slow)
+        lines += [
+            "| campo | valor |", "| --- | --- |",
+            f"| data | {prov.get('date')} |",
+            f"| perfil | {prov.get('profile')} |",
+            f"| dispositivo | {prov.get('gpu') or 'CPU'}: {prov.get('cpu')} |",
+            f"| backend Keras | {prov.get('backend')} |",
+            f"| versões | {libs} |",
+            f"| tempo total | {prov.get('wall_seconds')} s |",
+            f"| células mais lentas | {slow_text} |",
+            f"| hash do código | `{prov.get('code_sha256', '')[:12]}` |",
+            "",
+        ]
+        rows = book.check(chapter)
+        if rows:
+            lines += ["| exercício | quantidade | valor regenerado | documentado | faixa | veredito |",
+                      "| --- | --- | --- | --- | --- | --- |"]
+            for r in rows:
+                value = f"{r.value:.4g}" if isinstance(r.value, float) else ("—" if r.value is None else r.value)
+                lines.append(f"| {r.exercise} | {r.label} | {value} | {r.documented if r.documented is not None else '—'} "
+                             f"| {r.expected.replace('|', '/')} | {r.verdict} |")
+            lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+def assemble(src: Path, conf: dict) -> list[str]:
     import nbformat
 
     wanted: set[Path] = set()
-    for name in ("_config.yml", "_toc.yml"):
-        write_if_changed(SRC / name, (ROOT / name).read_bytes(), wanted)
+    write_if_changed(src / "_config.yml", yaml.safe_dump(conf, allow_unicode=True).encode(), wanted)
+    write_if_changed(src / "_toc.yml", (ROOT / "_toc.yml").read_bytes(), wanted)
     chapters = book.chapters()
     for path in book.BOOK.rglob("*"):
         if path.is_file() and path.parent.name != "__pycache__":
             if path.suffix == ".md" and path.stem in chapters and path.parent == book.BOOK:
                 continue
-            write_if_changed(SRC / "book" / path.relative_to(book.BOOK), path.read_bytes(), wanted)
+            write_if_changed(src / "book" / path.relative_to(book.BOOK), path.read_bytes(), wanted)
+    write_if_changed(src / "book" / "proveniencia.md", provenance_page().encode(), wanted)
     warnings = []
     for chapter in chapters:
         reason = book.staleness(chapter)
@@ -53,29 +125,55 @@ def assemble() -> list[str]:
         if not (book.EXECUTED / f"{chapter}.ipynb").exists():
             # never executed: the page shows the source without outputs
             source = book.BOOK / f"{chapter}.md"
-            write_if_changed(SRC / "book" / source.name, source.read_bytes(), wanted)
+            write_if_changed(src / "book" / source.name, source.read_bytes(), wanted)
             continue
-        nb, merged = book.merged_notebook(chapter)
-        write_if_changed(SRC / "book" / f"{chapter}.ipynb", nbformat.writes(nb).encode(), wanted)
-    for path in SRC.rglob("*"):
+        nb, _ = book.merged_notebook(chapter)
+        title = next(i for i, c in enumerate(nb.cells) if c.cell_type == "markdown")
+        nb.cells.insert(title + 1, nbformat.v4.new_markdown_cell(notebook_links(chapter, conf), id="links"))
+        write_if_changed(src / "book" / f"{chapter}.ipynb", nbformat.writes(nb).encode(), wanted)
+    for path in src.rglob("*"):
         if path.is_file() and path not in wanted:
             path.unlink()
     return warnings
 
 
+def build(edition: str = "full", strict: bool = False, version: str | None = None,
+          switcher: str | None = None, out: Path | None = None) -> int:
+    src = ROOT / "_build" / f"src-{edition}"
+    work = ROOT if edition == "full" else ROOT / "_build" / edition
+    for reason in assemble(src, config(edition, version, switcher)):
+        print(f"WARNING: {reason}")
+    command = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(src),
+               "--path-output", str(work), "-n"]
+    if strict:
+        command += ["-W", "--keep-going"]
+    status = subprocess.call(command)
+    html = work / "_build" / "html"
+    if status == 0 and out is not None:
+        if out.exists():
+            shutil.rmtree(out)
+        shutil.copytree(html, out)
+        html = out
+    if status == 0:
+        print(f"{edition} edition: {html / 'index.html'}")
+    return status
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--strict", action="store_true", help="Sphinx warnings are errors")
+    parser.add_argument("--edition", choices=["full", "student", "both"], default="full")
+    parser.add_argument("--version", help="version name shown by the switcher (e.g. v2026.1, latest)")
+    parser.add_argument("--switcher", help="URL of versions.json (relative URLs: from the version's root)")
+    parser.add_argument("--out", type=Path, help="copy the HTML here (with --edition both: OUT and OUT/aluno)")
     args = parser.parse_args(argv)
-    warnings = assemble()
-    for reason in warnings:
-        print(f"WARNING: {reason}")
-    command = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(SRC), "--path-output", str(ROOT), "-n"]
-    if args.strict:
-        command += ["-W", "--keep-going"]
-    status = subprocess.call(command)
-    if status == 0:
-        print(f"HTML in {ROOT / '_build' / 'html' / 'index.html'}")
+    editions = ["full", "student"] if args.edition == "both" else [args.edition]
+    status = 0
+    for edition in editions:
+        out = args.out
+        if out is not None and args.edition == "both" and edition == "student":
+            out = args.out / "aluno"
+        status = max(status, build(edition, args.strict, args.version, args.switcher, out))
     return status
 
 
