@@ -2,6 +2,7 @@
 #   make book       builds the HTML from the committed executed chapters (sets up .venv if missing)
 #   make test       runs the tests (smoke execution of every chapter, answer checks, book build)
 #   make execute [CHAPTER=modulo3] [PROFILE=full|smoke] [FORCE=1]   (unchanged chapters are skipped)
+#   make site [BASE_URL=/]   versioned site (every v* tag + latest, both editions) in _build/site
 #   make answers    answer report from the committed outputs → _build/answers.json
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -13,7 +14,7 @@ PROFILE ?= full
 LIVRO_DATA ?= $(if $(wildcard ../shared/data/SHA256SUMS),$(abspath ../shared/data),)
 export LIVRO_DATA
 
-.PHONY: book test execute answers env clean
+.PHONY: book site test execute answers env clean
 
 env: $(VENV)/.installed
 
@@ -24,6 +25,9 @@ $(VENV)/.installed: requirements.txt
 
 book: env
 	$(BIN)/python scripts/build.py
+
+site: env
+	$(BIN)/python scripts/site.py --base-url $(or $(BASE_URL),/)
 
 execute: env
 	$(BIN)/python scripts/execute.py $(CHAPTER) --profile $(PROFILE) $(if $(FORCE),--force,)

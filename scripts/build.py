@@ -46,7 +46,8 @@ def config(edition: str, version: str | None, switcher: str | None) -> dict:
         conf["title"] += " — edição do aluno"
         sphinx_conf["hide_solutions"] = True
     if version and switcher:
-        theme["switcher"] = {"json_url": switcher, "version_match": version}
+        match = f"{version}-aluno" if edition == "student" else version
+        theme["switcher"] = {"json_url": switcher, "version_match": match}
         theme["check_switcher"] = False  # versions.json lives beside the versions, not in the source
         theme["article_header_end"] = ["version-switcher", "article-header-buttons"]
     return conf

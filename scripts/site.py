@@ -1,0 +1,111 @@
+"""Assemble the published site: every release tag and `latest`, both editions.
+
+    python scripts/site.py [--base-url /] [--out _build/site] [--tags v2026.1 ...]
+
+    <out>/versions.json            the version switcher's list (pydata-sphinx-theme format)
+    <out>/index.html               sends readers to the newest release
+    <out>/<version>/               the full book (answers hidden until opened)
+    <out>/<version>/aluno/         the student edition (no answers in the HTML)
+
+A release is a git tag `v*` (e.g. v2026.1); `latest` is the working tree (main).
+An older tag is built from its own committed executed chapters with its own
+scripts/build.py: no data, no training. The site is static: serve <out> as is.
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import shutil
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def release_tags() -> list[str]:
+    out = subprocess.run(["git", "tag", "--list", "v*", "--sort=-v:refname"], cwd=ROOT,
+                         capture_output=True, text=True, check=True).stdout
+    return [tag for tag in out.split() if tag]
+
+
+def export(tag: str, ref: str) -> Path:
+    """The tree of `ref`, as committed, in _build/versions/<tag>/ (build outputs kept)."""
+    target = ROOT / "_build" / "versions" / tag
+    archive = subprocess.run(["git", "archive", ref], cwd=ROOT, capture_output=True, check=True).stdout
+    for child in target.glob("*"):
+        if child.name != "_build":
+            shutil.rmtree(child) if child.is_dir() else child.unlink()
+    target.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(target, filter="data")
+    return target
+
+
+def build_version(tree: Path, version: str, base: str, out: Path) -> None:
+    command = [sys.executable, str(tree / "scripts" / "build.py"), "--edition", "both", "--strict",
+               "--version", version, "--switcher", f"{base}versions.json", "--out", str(out)]
+    print(f"[site] building {version} …", flush=True)
+    proc = subprocess.run(command, cwd=tree, capture_output=True, text=True)
+    if proc.returncode != 0:
+        tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-15:])
+        raise SystemExit(f"[site] the build of {version} failed ({tree}):\n{tail}")
+
+
+def versions_json(versions: list[str], base: str) -> list[dict]:
+    entries = []
+    for i, version in enumerate(versions):
+        label = f"{version} (main)" if version == "latest" else version
+        entry = {"name": label, "version": version, "url": f"{base}{version}/"}
+        if i == 0:
+            entry["preferred"] = True
+        entries.append(entry)
+        entries.append({"name": f"{label} — edição do aluno", "version": f"{version}-aluno",
+                        "url": f"{base}{version}/aluno/"})
+    return entries
+
+
+def index_html(versions: list[str], base: str) -> str:
+    newest = versions[0]
+    items = "\n".join(
+        f'<li><a href="{base}{v}/">{v}</a> · <a href="{base}{v}/aluno/">edição do aluno</a></li>'
+        for v in versions
+    )
+    return f"""<!DOCTYPE html>
+<html lang="pt-BR"><head><meta charset="utf-8">
+<meta http-equiv="refresh" content="0; url={base}{newest}/">
+<title>Redes Neurais e Arquiteturas Profundas — o livro executável</title></head>
+<body><p>Redirecionando para a versão mais recente: <a href="{base}{newest}/">{newest}</a>.</p>
+<ul>{items}</ul></body></html>
+"""
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--base-url", default="/", help="where the site is served, e.g. /redes-neurais/")
+    parser.add_argument("--out", type=Path, default=ROOT / "_build" / "site")
+    parser.add_argument("--tags", nargs="*",
+                        help="release tags to include (default: every v* tag); NAME=REF builds REF as NAME")
+    args = parser.parse_args(argv)
+    base = args.base_url if args.base_url.endswith("/") else args.base_url + "/"
+    refs = dict(t.split("=", 1) if "=" in t else (t, t) for t in
+                (release_tags() if args.tags is None else args.tags))
+    tags = list(refs)
+    versions = tags + ["latest"]
+    if args.out.exists():
+        shutil.rmtree(args.out)
+    args.out.mkdir(parents=True)
+    for tag in tags:
+        build_version(export(tag, refs[tag]), tag, base, args.out / tag)
+    build_version(ROOT, "latest", base, args.out / "latest")
+    (args.out / "versions.json").write_text(json.dumps(versions_json(versions, base), indent=1, ensure_ascii=False))
+    (args.out / "index.html").write_text(index_html(versions, base))
+    (args.out / ".nojekyll").write_text("")
+    print(f"[site] {len(versions)} versions × 2 editions → {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
