@@ -55,13 +55,20 @@ def update_results(section: str, key: str, value) -> None:
     tmp.replace(path)
 
 
+class _Text(str):
+    """A string whose repr is itself, so `{glue:text}` shows it without quotes."""
+
+    def __repr__(self):
+        return str(self)
+
+
 def record(name: str, value, display: bool = False):
     """Glue ``value`` under ``name`` for the prose and record it for the checks."""
     from myst_nb import glue
 
     value = _to_json(value)
     update_results("values", name, value)
-    glue(name, value, display=display)
+    glue(name, _Text(value) if isinstance(value, str) else value, display=display)
     return value
 
 
