@@ -6,8 +6,9 @@
 2. replaces each chapter's MyST source by a notebook with its current prose and
    the outputs of its last execution (executed/<chapter>.ipynb), headed by links
    to the executed notebook (download, Colab);
-3. for the student edition, sets sphinx-exercise's `hide_solutions` (the answers
-   and justifications are not in the HTML at all);
+3. for the student edition, sets sphinx-exercise's `hide_solutions` and removes
+   the code cells tagged `hide-input` (solution code), so the answers and
+   justifications are not in the HTML at all;
 4. for a versioned site, adds the pydata-sphinx-theme version switcher;
 5. runs `jupyter-book build` (nitpicky; --strict turns warnings into errors).
 The full edition's HTML lands in _build/html, the student's in _build/student/html.
@@ -129,6 +130,12 @@ def assemble(src: Path, conf: dict) -> list[str]:
             write_if_changed(src / "book" / source.name, source.read_bytes(), wanted)
             continue
         nb, _ = book.merged_notebook(chapter)
+        if conf["sphinx"]["config"].get("hide_solutions"):
+            # student edition: code cells tagged hide-input hold solution code; drop them whole
+            for cell in nb.cells:
+                tags = cell.metadata.get("tags", [])
+                if "hide-input" in tags:
+                    cell.metadata["tags"] = [*tags, "remove-cell"]
         title = next(i for i, c in enumerate(nb.cells) if c.cell_type == "markdown")
         nb.cells.insert(title + 1, nbformat.v4.new_markdown_cell(notebook_links(chapter, conf), id="links"))
         write_if_changed(src / "book" / f"{chapter}.ipynb", nbformat.writes(nb).encode(), wanted)

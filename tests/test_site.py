@@ -6,6 +6,8 @@ tree as `latest`), serves it on 127.0.0.1 and drives Chromium with Playwright.
 from __future__ import annotations
 
 import functools
+import html as htmllib
+import re
 import http.server
 import json
 import shutil
@@ -60,6 +62,10 @@ def page(browser):
     page = browser.new_page()
     yield page
     page.close()
+
+
+def text_of(page_html: str) -> str:
+    return " ".join(htmllib.unescape(re.sub(r"<[^>]+>", "", page_html)).split())
 
 
 def test_site_layout(site):
@@ -117,6 +123,13 @@ def test_student_edition_has_no_answers(site, page):
     for chapter in book.chapters():
         html = (out / "latest" / "aluno" / "book" / f"{chapter}.html").read_text()
         assert "Resposta:" not in html and 'class="solution' not in html, f"{chapter}: answers in the student edition"
+        solution_code = [" ".join(c.source.split()) for c in book.read_source(chapter).cells
+                         if "hide-input" in c.metadata.get("tags", []) and c.source.strip()]
+        student_text = text_of(html)
+        full_text = text_of((out / "latest" / "book" / f"{chapter}.html").read_text())
+        for line in solution_code:
+            assert line in full_text, f"{chapter}: solution code missing from the full edition: {line[:60]}"
+            assert line not in student_text, f"{chapter}: solution code in the student edition: {line[:60]}"
     page.goto(f"{url}/latest/aluno/book/{CHAPTER}.html", wait_until="load")
     assert page.locator("div.solution").count() == 0
     assert "Resposta:" not in page.inner_text("body")
