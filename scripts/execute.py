@@ -84,11 +84,10 @@ def up_to_date(chapter: str, code_sha256: str) -> bool:
         return False
     from livro import data
 
+    folder = data.data_dir()
     for name, used in results.get("data", {}).items():
-        folder = data.data_dir()
-        if used.get("sha256") is None or folder is None or not (folder / name).is_file():
-            return False
-        if used["sha256"] != data.SHA256.get(name) and used["sha256"] != data.sha256(folder / name):
+        path = folder / name if folder else None
+        if path is None or not path.is_file() or used.get("sha256") != data.sha256(path):
             return False
     return True
 
