@@ -4,6 +4,7 @@
 #   make execute [CHAPTER=modulo3] [PROFILE=full|smoke] [FORCE=1]   (unchanged chapters are skipped)
 #   make site [BASE_URL=/]   versioned site (every v* tag + latest, both editions) in _build/site
 #   make answers    answer report from the committed outputs → _build/answers.json
+#   make bench [CHAPTER=trabalho2]   training speed of each heavy exercise → results/bench.json
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
@@ -14,7 +15,7 @@ PROFILE ?= full
 LIVRO_DATA ?= $(if $(wildcard ../shared/data/SHA256SUMS),$(abspath ../shared/data),)
 export LIVRO_DATA
 
-.PHONY: book site test execute answers env clean
+.PHONY: book site test execute answers bench env clean
 
 env: $(VENV)/.installed
 
@@ -34,6 +35,9 @@ execute: env
 
 answers: env
 	$(BIN)/python scripts/answers.py $(CHAPTER)
+
+bench: env
+	$(BIN)/python scripts/bench.py $(CHAPTER)
 
 test: env
 	$(BIN)/python -m pytest tests

@@ -18,6 +18,7 @@ Sphinx rebuilds only what changed.
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import subprocess
 import sys
@@ -103,7 +104,21 @@ def provenance_page() -> str:
                 lines.append(f"| {r.exercise} | {r.label} | {value} | {r.documented if r.documented is not None else '—'} "
                              f"| {r.expected.replace('|', '/')} | {r.verdict} |")
             lines.append("")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + bench_section()) + "\n"
+
+
+def bench_section() -> list[str]:
+    """The speed table written by `make bench` (results/bench.json), if there is one."""
+    path = ROOT / "results" / "bench.json"
+    if not path.exists():
+        return []
+    b = json.loads(path.read_text())
+    return ["## Velocidade de treino nesta máquina (`make bench`)", "",
+            f"Medido em {b['date']} num {b['cpu']}, com entradas sintéticas do formato certo (só o tempo "
+            f"importa aqui). Pico prático, medido na mesma execução (produto de matrizes float32): "
+            f"{b['peak_gflops']} GFLOP/s. As velocidades relativas comparam cada variante com o TensorFlow "
+            "puro, na mesma execução.", "", b["table_md"], "",
+            *[f"- {n}" for n in b.get("notes", [])], ""]
 
 
 def assemble(src: Path, conf: dict) -> list[str]:

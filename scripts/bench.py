@@ -1,0 +1,337 @@
+"""Measure how fast this machine trains each heavy exercise of the book: `make bench`.
+
+For every workload below (a model as its chapter builds it, trained with the chapter's batch
+size on synthetic inputs of the right shape: only the timing matters here), one child process
+per variant (Keras backend, XLA on or off) measures
+
+- setup: build + compile + the first two steps (graph tracing or XLA compilation included);
+- steady-state seconds per step, hence images per second;
+- training FLOPs per image, counted from the convolution and dense layers
+  (forward multiply-adds x 2, and x 3 for forward + backward when the model is trained);
+- the achieved fraction of this machine's peak, measured in the same run as the best
+  float32 matrix product NumPy manages on all cores.
+
+Speeds of the variants are reported as ratios to plain TensorFlow measured in the same run,
+because absolute times on a shared machine drift. The table is printed and written to
+results/bench.json, which the provenance page shows.
+
+The model builders mirror the chapters' code (section named in each workload); they exist
+only to be timed. A chapter's own code is what the book runs.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from math import prod
+from pathlib import Path
+from typing import Callable
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "results" / "bench.json"
+VARIANTS = ["tensorflow", "tensorflow+xla", "jax"]
+
+
+# --------------------------------------------------------------------------- workloads
+@dataclass
+class Workload:
+    chapter: str
+    name: str          # the exercise, as the chapter names it
+    build: Callable    # build(keras) -> model
+    batch: int
+    optimizer: str = "adam"
+    loss: str = "categorical_crossentropy"
+    train: bool = True  # False: forward pass only (feature extraction)
+
+
+def _dense_stack(keras, entrada, camadas):
+    layers = keras.layers
+    modelo = keras.Sequential([keras.Input(shape=(entrada,))])
+    for n in camadas:
+        modelo.add(layers.Dense(n, activation="relu"))
+    modelo.add(layers.Dense(1, activation="relu"))
+    return modelo
+
+
+def m3_inception(keras):  # modulo3, Exercício 10
+    L = keras.layers
+
+    def modulo(x, f1, f2i, f2o, f3i, f3o, f4o):
+        r1 = L.Conv2D(f1, 1, padding="same", activation="relu")(x)
+        r2 = L.Conv2D(f2o, 3, padding="same", activation="relu")(L.Conv2D(f2i, 1, padding="same", activation="relu")(x))
+        r3 = L.Conv2D(f3o, 5, padding="same", activation="relu")(L.Conv2D(f3i, 1, padding="same", activation="relu")(x))
+        r4 = L.Conv2D(f4o, 1, padding="same", activation="relu")(L.MaxPooling2D(3, strides=1, padding="same")(x))
+        return L.Concatenate()([r1, r2, r3, r4])
+
+    entrada = keras.Input(shape=(28, 28, 1))
+    x = L.MaxPooling2D(2, strides=2, padding="same")(modulo(entrada, 32, 32, 32, 32, 32, 16))
+    x = L.MaxPooling2D(2, strides=2, padding="same")(modulo(x, 32, 64, 64, 64, 64, 16))
+    return keras.Model(entrada, L.Dense(10, activation="softmax")(L.GlobalAveragePooling2D()(x)))
+
+
+def m3_resnet(keras):  # modulo3, Exercício 10
+    L = keras.layers
+    entrada = keras.Input(shape=(28, 28, 1))
+    x = entrada
+    for _ in range(3):
+        atalho = x if x.shape[-1] == 64 else L.Conv2D(64, 1, padding="same", activation="relu")(x)
+        y = L.Conv2D(64, 3, padding="same", activation="relu")(x)
+        y = L.Conv2D(64, 3, padding="same")(y)
+        x = L.MaxPooling2D(2, strides=2, padding="same")(L.Activation("relu")(L.Add()([y, atalho])))
+    return keras.Model(entrada, L.Dense(10, activation="softmax")(L.GlobalAveragePooling2D()(x)))
+
+
+def m4_cnn_residual(keras):  # modulo4, Exercício 8 (com aumento de dados, normalização, dropout 0,2)
+    L = keras.layers
+    entradas = keras.Input(shape=(128, 128, 3))
+    aumento = keras.Sequential([L.RandomFlip("horizontal"), L.RandomContrast(0.3), L.RandomRotation(0.2)])
+    x = L.Activation("relu")(L.BatchNormalization()(L.Conv2D(32, 3, strides=2, padding="same")(aumento(entradas))))
+    residual = x
+    for n in [32, 32]:
+        x = L.SeparableConv2D(n, 3, padding="same")(L.Activation("relu")(x))
+        x = L.SeparableConv2D(n, 3, padding="same")(L.Activation("relu")(L.BatchNormalization()(x)))
+        x = L.MaxPooling2D(3, strides=2, padding="same")(L.BatchNormalization()(x))
+        x = L.add([x, L.Conv2D(n, 1, strides=2, padding="same")(residual)])
+        residual = x
+    x = L.Activation("relu")(L.BatchNormalization()(L.SeparableConv2D(256, 3, padding="same")(x)))
+    x = L.Dropout(0.2)(L.GlobalAveragePooling2D()(x))
+    return keras.Model(entradas, L.Dense(10, activation="softmax")(x))
+
+
+def _mobilenet(keras, trainable):
+    L = keras.layers
+    base = keras.applications.MobileNetV2(input_shape=(128, 128, 3), include_top=False, weights=None)
+    base.trainable = trainable
+    entradas = keras.Input(shape=(128, 128, 3))
+    x = L.GlobalAveragePooling2D()(base(entradas, training=False))
+    if not trainable:
+        return keras.Model(entradas, x)
+    return keras.Model(entradas, L.Dense(10, activation="softmax")(L.Dropout(0.2)(x)))
+
+
+def t2_residual(keras, units, dropout=0.0):  # trabalho2, Exercícios 3 e 7
+    L = keras.layers
+    entradas = keras.Input(shape=(32, 32, 3))
+    x = L.Flatten()(entradas)
+    for n in units:
+        x = L.Dense(n, activation="relu")(x)
+        if dropout:
+            x = L.Dropout(dropout)(x)
+        z = L.Dense(n)(L.Dense(n, activation="relu")(x))
+        x = L.Activation("relu")(L.Add()([x, z]))
+    return keras.Model(entradas, L.Dense(10, activation="softmax")(x))
+
+
+def ec_rede(keras, filtros, dropouts, normalizacao):  # estudo_de_caso, treinos 1 e 10
+    L = keras.layers
+    reg = keras.regularizers.l2(0.001) if normalizacao else None
+    camadas = [keras.Input(shape=(32, 32, 3))]
+    for f, d in zip(filtros, dropouts):
+        camadas.append(L.Conv2D(f, 3, padding="same", activation="relu", kernel_regularizer=reg))
+        if normalizacao:
+            camadas.append(L.BatchNormalization())
+        camadas.append(L.MaxPooling2D(2))
+        if d:
+            camadas.append(L.Dropout(d))
+    camadas += [L.Flatten(), L.Dense(512, activation="relu", kernel_regularizer=reg)]
+    if normalizacao:
+        camadas += [L.BatchNormalization(), L.Dropout(0.5)]
+    camadas.append(L.Dense(10, activation="softmax"))
+    return keras.Sequential(camadas)
+
+
+WORKLOADS = [
+    Workload("modulo3", "Ex. 7–8: rede densa 16-8-1 (Boston), lote 32", lambda k: _dense_stack(k, 13, [16, 8]), 32, loss="mse"),
+    Workload("modulo3", "Ex. 10: Inception (Fashion-MNIST), lote 64", m3_inception, 64, optimizer="sgd"),
+    Workload("modulo3", "Ex. 10: ResNet (Fashion-MNIST), lote 64", m3_resnet, 64, optimizer="sgd"),
+    Workload("modulo4", "Ex. 6–7: 12 camadas densas de 6 (Boston), lote 32", lambda k: _dense_stack(k, 13, [6] * 12), 32, loss="mse"),
+    Workload("modulo4", "Ex. 8: CNN residual 128×128 com aumento, lote 64", m4_cnn_residual, 64),
+    Workload("modulo4", "Ex. 9: MobileNetV2 congelada, extração 128×128, lote 64", lambda k: _mobilenet(k, False), 64, train=False),
+    Workload("modulo4", "Ex. 10: MobileNetV2 ajustada por inteiro 128×128, lote 64", lambda k: _mobilenet(k, True), 64),
+    Workload("trabalho2", "Ex. 5: rede residual densa 256-128, lote 256", lambda k: t2_residual(k, (256, 128)), 256),
+    Workload("trabalho2", "Ex. 7: rede residual densa 512-512-256-128, lote 256", lambda k: t2_residual(k, (512, 512, 256, 128)), 256),
+    Workload("estudo_de_caso", "Treino 1: CNN 32-64-128-128, lote 32",
+             lambda k: ec_rede(k, (32, 64, 128, 128), (0, 0, 0, 0), False), 32),
+    Workload("estudo_de_caso", "Treino 10: CNN 4 blocos + BN + dropout + L2, lote 32",
+             lambda k: ec_rede(k, (32, 64, 128, 256), (0.3, 0.4, 0.4, 0.4), True), 32),
+]
+
+
+# --------------------------------------------------------------------------- counting
+def forward_flops(model) -> int:
+    """Floating-point operations of one image's forward pass through the convolution and
+    dense layers (2 per multiply-add). Normalisation, pooling and activations are left out:
+    they are a few per cent of the arithmetic, though not of the memory traffic."""
+    total = 0
+    for layer in model.layers:
+        if getattr(layer, "layers", None):  # a model used as a layer
+            total += forward_flops(layer)
+            continue
+        kind = type(layer).__name__
+        if kind not in ("Conv2D", "DepthwiseConv2D", "SeparableConv2D", "Dense"):
+            continue
+        cin, out = layer.input.shape[-1], layer.output.shape
+        positions, cout = prod(out[1:-1]), out[-1]
+        k = prod(getattr(layer, "kernel_size", (1,)))
+        if kind == "Conv2D":
+            total += 2 * positions * k * cin * cout
+        elif kind == "DepthwiseConv2D":
+            total += 2 * positions * k * cin * layer.depth_multiplier
+        elif kind == "SeparableConv2D":
+            total += 2 * positions * cin * layer.depth_multiplier * (k + cout)
+        else:
+            total += 2 * positions * cin * cout
+    return total
+
+
+def peak_gflops(seconds: float = 3.0) -> float:
+    """Best float32 matrix-product rate NumPy reaches here (all cores): the practical peak."""
+    import numpy as np
+
+    n = 2048
+    a = np.random.rand(n, n).astype("float32")
+    b = np.random.rand(n, n).astype("float32")
+    best, end = 0.0, time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        t = time.perf_counter()
+        a @ b
+        best = max(best, 2 * n**3 / (time.perf_counter() - t) / 1e9)
+    return best
+
+
+# --------------------------------------------------------------------------- child
+def measure(variant: str, names: list[str], target_s: float) -> list[dict]:
+    """Runs in a child process whose KERAS_BACKEND is already set for `variant`."""
+    import numpy as np
+    import keras
+
+    jit = True if variant in ("tensorflow+xla", "jax") else False
+    rows = []
+    for w in WORKLOADS:
+        if names and not any(n in w.name or n == w.chapter for n in names):
+            continue
+        keras.utils.set_random_seed(0)
+        t0 = time.perf_counter()
+        model = w.build(keras)
+        shape = (w.batch * 2, *model.input_shape[1:])
+        x = np.random.rand(*shape).astype("float32")
+        out_dim = model.output_shape[-1]
+        y = np.eye(out_dim, dtype="float32")[np.random.randint(0, out_dim, len(x))] if w.loss != "mse" else \
+            np.random.rand(len(x), out_dim).astype("float32")
+        if w.train:
+            model.compile(optimizer=w.optimizer, loss=w.loss, jit_compile=jit)
+            run = lambda xs, ys: model.fit(xs, ys, batch_size=w.batch, epochs=1, shuffle=False, verbose=0)
+        else:
+            model.compile(jit_compile=jit)
+            run = lambda xs, ys: model.predict(xs, batch_size=w.batch, verbose=0)
+        run(x, y)
+        setup = time.perf_counter() - t0
+        t = time.perf_counter()
+        run(x, y)  # 2 steps: a first estimate of the step time
+        step = (time.perf_counter() - t) / 2
+        steps = int(min(400, max(4, target_s / max(step, 1e-4))))
+        xs = np.resize(x, (w.batch * steps, *x.shape[1:]))
+        ys = np.resize(y, (w.batch * steps, *y.shape[1:]))
+        t = time.perf_counter()
+        run(xs, ys)
+        step = (time.perf_counter() - t) / steps
+        flops = forward_flops(model) * (3 if w.train else 1)
+        rows.append(dict(chapter=w.chapter, workload=w.name, variant=variant, setup_s=round(setup, 2),
+                         step_ms=round(1e3 * step, 2), images_per_s=round(w.batch / step, 1),
+                         gflop_per_image=round(flops / 1e9, 4), gflops=round(flops * w.batch / step / 1e9, 2)))
+        print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
+# --------------------------------------------------------------------------- parent
+def run_variant(variant: str, names: list[str], target_s: float) -> tuple[list[dict], str | None]:
+    env = dict(os.environ, KERAS_BACKEND=variant.split("+")[0], TF_CPP_MIN_LOG_LEVEL="3")
+    if variant == "jax":
+        try:
+            import importlib.util
+            if importlib.util.find_spec("jax") is None:
+                return [], "JAX não está instalado neste ambiente"
+        except ImportError:
+            return [], "JAX não está instalado neste ambiente"
+    cmd = [sys.executable, __file__, "--child", variant, "--target", str(target_s), *names]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=ROOT)
+    rows = [json.loads(l) for l in proc.stdout.splitlines() if l.startswith("{")]
+    error = None
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["(sem mensagem)"])[-1]
+        error = f"a variante {variant} falhou: {last}"
+    return rows, error
+
+
+def table(report: dict) -> str:
+    peak = report["peak_gflops"]
+    base = {r["workload"]: r for r in report["rows"] if r["variant"] == "tensorflow"}
+    others = [v for v in report["variants"] if v != "tensorflow"]
+    head = ("| capítulo | carga | GFLOP por imagem | TensorFlow: imagens/s | GFLOP/s | fração do pico "
+            + "".join(f"| {v}: velocidade relativa " for v in others) + "|")
+    lines = [head, "|" + " --- |" * (6 + len(others))]
+    for w in WORKLOADS:
+        r = base.get(w.name)
+        if r is None:
+            continue
+        rel = []
+        for v in others:
+            o = next((x for x in report["rows"] if x["variant"] == v and x["workload"] == w.name), None)
+            rel.append("—" if o is None else f"{r['step_ms'] / o['step_ms']:.2f}×")
+        lines.append(f"| {w.chapter} | {w.name} | {r['gflop_per_image']:.4g} | {r['images_per_s']:.0f} "
+                     f"| {r['gflops']:.1f} | {100 * r['gflops'] / peak:.1f} % " + "".join(f"| {x} " for x in rel) + "|")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("names", nargs="*", help="only these chapters or workloads (substring of the name)")
+    p.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated, from {VARIANTS}")
+    p.add_argument("--target", type=float, default=6.0, help="seconds of timed steps per workload")
+    p.add_argument("--out", type=Path, default=OUT)
+    p.add_argument("--child", help=argparse.SUPPRESS)
+    a = p.parse_args(argv)
+    if a.child:
+        measure(a.child, a.names, a.target)
+        return 0
+
+    variants = [v for v in a.variants.split(",") if v]
+    unknown = set(variants) - set(VARIANTS)
+    if unknown:
+        print(f"bench: variantes desconhecidas {sorted(unknown)}; use {VARIANTS}.", file=sys.stderr)
+        return 2
+    started = time.perf_counter()
+    peak = peak_gflops()
+    print(f"pico prático (produto de matrizes float32, NumPy): {peak:.1f} GFLOP/s", flush=True)
+    rows, notes = [], []
+    for v in variants:
+        got, error = run_variant(v, a.names, a.target)
+        rows += got
+        if error:
+            notes.append(error)
+        print(f"{v}: {len(got)} cargas medidas", flush=True)
+    from execute import cpu_model, versions  # the same records as the chapters' provenance
+
+    report = dict(date=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                  cpu=cpu_model(), versions=versions(), peak_gflops=round(peak, 1), variants=variants, rows=rows,
+                  notes=notes, wall_seconds=round(time.perf_counter() - started, 1))
+    report["table_md"] = table(report)
+    print(report["table_md"])
+    for n in notes:
+        print("nota:", n)
+    if a.names:
+        print(f"(medição parcial: {a.out} não foi alterado)")
+    else:
+        a.out.parent.mkdir(exist_ok=True)
+        a.out.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n")
+        print(f"gravado em {a.out.relative_to(ROOT) if a.out.is_relative_to(ROOT) else a.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

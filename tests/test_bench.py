@@ -1,0 +1,81 @@
+"""`make bench`: the FLOP count is right, a measurement runs and reports, the committed
+report covers every workload and reaches the provenance page."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import pytest
+
+from livro import book
+
+sys.path.insert(0, str(book.ROOT / "scripts"))
+import bench  # noqa: E402
+
+L = keras.layers
+
+
+def test_flops_of_a_small_model_by_hand():
+    model = keras.Sequential([
+        keras.Input(shape=(8, 8, 2)),
+        L.Conv2D(4, 3, padding="same"),            # 64 positions · 9 · 2 · 4 multiply-adds
+        L.DepthwiseConv2D(3, padding="same"),      # 64 · 9 · 4
+        L.SeparableConv2D(6, 3, padding="same"),   # 64 · 4 · (9 + 6)
+        L.MaxPooling2D(2),                         # not counted
+        L.Flatten(),
+        L.Dense(10),                               # 96 · 10
+    ])
+    assert bench.forward_flops(model) == 2 * (64 * 9 * 2 * 4 + 64 * 9 * 4 + 64 * 4 * 15 + 96 * 10)
+
+
+def test_flops_of_mobilenet_v2_match_the_published_figure():
+    # MobileNetV2 (alpha 1.0, 224×224) is published as ~300 million multiply-adds with its
+    # classifier; without it, 1280·1000 fewer. The count must land near 2 × that.
+    base = keras.applications.MobileNetV2(input_shape=(224, 224, 3), include_top=False, weights=None)
+    gflops = bench.forward_flops(base) / 1e9
+    assert 0.55 < gflops < 0.62, gflops
+
+
+def test_every_workload_builds_with_a_positive_flop_count():
+    for w in bench.WORKLOADS:
+        model = w.build(keras)
+        assert bench.forward_flops(model) > 0, w.name
+
+
+def test_a_partial_bench_measures_and_leaves_the_report_alone(tmp_path):
+    out = tmp_path / "bench.json"
+    proc = subprocess.run(
+        [sys.executable, str(book.ROOT / "scripts" / "bench.py"), "--variants", "tensorflow",
+         "--target", "0.2", "--out", str(out), "12 camadas"],
+        capture_output=True, text=True, env=dict(os.environ), timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = [ln for ln in proc.stdout.splitlines() if ln.startswith("| modulo4 | Ex. 6–7")]
+    assert len(rows) == 1, proc.stdout
+    images_per_s = float(rows[0].split("|")[4])
+    assert images_per_s > 0
+    assert not out.exists()  # a partial run does not overwrite the report
+
+
+def test_unknown_variant_is_one_clear_sentence():
+    proc = subprocess.run([sys.executable, str(book.ROOT / "scripts" / "bench.py"), "--variants", "pytorch"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and "variantes desconhecidas" in proc.stderr
+
+
+REPORT = book.ROOT / "results" / "bench.json"
+
+
+@pytest.mark.skipif(not REPORT.exists(), reason="no committed bench report yet (run `make bench`)")
+def test_committed_report_covers_every_workload_and_reaches_the_provenance_page():
+    report = json.loads(REPORT.read_text())
+    measured = {r["workload"] for r in report["rows"] if r["variant"] == "tensorflow"}
+    missing = [w.name for w in bench.WORKLOADS if w.name not in measured]
+    assert not missing, f"results/bench.json is stale: re-run `make bench` (missing {missing})"
+    assert 0 < report["peak_gflops"] < 10_000
+    import build
+    page = build.provenance_page()
+    assert "make bench" in page and report["table_md"].splitlines()[2] in page
