@@ -80,7 +80,12 @@ def up_to_date(chapter: str, code_sha256: str) -> bool:
     prov = results.get("provenance", {})
     if prov.get("profile") != "full" or prov.get("code_sha256") != code_sha256:
         return False
-    if prov.get("versions") != versions() or prov.get("backend") != os.environ.get("KERAS_BACKEND", "tensorflow"):
+    # Every library the execution recorded must be at the same version now; a library
+    # installed since (jax, for another chapter's backend) does not touch this chapter.
+    current = versions()
+    if any(current.get(name) != version for name, version in prov.get("versions", {}).items()):
+        return False
+    if prov.get("backend") != os.environ.get("KERAS_BACKEND", "tensorflow"):
         return False
     from livro import data
 

@@ -181,3 +181,26 @@ def test_smoke_profile_writes_elsewhere(tiny_book, tmp_path):
     assert load_execute().execute("t", "smoke", out) == 0
     assert json.loads((out / "t.json").read_text())["values"]["answer"] == 1
     assert not (root / "RESULTS" / "t.json").exists()
+
+
+def test_newly_installed_library_does_not_invalidate_an_execution(tiny_book, monkeypatch):
+    root, _ = tiny_book
+    execute = load_execute()
+    assert execute.execute("t", "full", None) == 0
+    code = book.code_hash(book.read_source("t"))
+    assert execute.up_to_date("t", code)
+    real = execute.versions()
+    monkeypatch.setattr(execute, "versions", lambda: {**real, "some-new-package": "1.0"})
+    assert execute.up_to_date("t", code)  # installed since: irrelevant to this chapter
+    monkeypatch.setattr(execute, "versions", lambda: {**real, "keras": "0.0.1"})
+    assert not execute.up_to_date("t", code)  # a recorded library changed: re-execute
+
+
+@pytest.mark.skipif(not SHARED.is_dir(), reason="needs the data directory the chapters were executed with")
+def test_make_execute_on_the_committed_book_runs_nothing(monkeypatch):
+    monkeypatch.setenv("LIVRO_DATA", str(SHARED))
+    monkeypatch.delenv("KERAS_BACKEND", raising=False)
+    execute = load_execute()
+    would_run = [ch for ch in book.chapters() if book.read_results(ch) is not None
+                 and not execute.up_to_date(ch, book.code_hash(book.read_source(ch)))]
+    assert not would_run, f"`make execute` would re-execute {would_run}: code, libraries or data changed since"
