@@ -47,6 +47,11 @@ class Workload:
     optimizer: str = "adam"
     loss: str = "categorical_crossentropy"
     train: bool = True  # False: forward pass only (feature extraction)
+    # Images the chapter's full profile pushes through this model: trained (forward and
+    # backward) and forward only (validation, evaluate, predict). 0: not estimated (the
+    # small dense networks, whose time goes to per-step overhead, not to arithmetic).
+    full_train: int = 0
+    full_forward: int = 0
 
 
 def _dense_stack(keras, entrada, camadas):
@@ -147,18 +152,34 @@ def ec_rede(keras, filtros, dropouts, normalizacao):  # estudo_de_caso, treinos 
 
 WORKLOADS = [
     Workload("modulo3", "Ex. 7–8: rede densa 16-8-1 (Boston), lote 32", lambda k: _dense_stack(k, 13, [16, 8]), 32, loss="mse"),
-    Workload("modulo3", "Ex. 10: Inception (Fashion-MNIST), lote 64", m3_inception, 64, optimizer="sgd"),
-    Workload("modulo3", "Ex. 10: ResNet (Fashion-MNIST), lote 64", m3_resnet, 64, optimizer="sgd"),
+    # modulo3 Ex. 10: 800 images x 100 epochs; then evaluate on those 800 and the 10 000 test images
+    Workload("modulo3", "Ex. 10: Inception (Fashion-MNIST), lote 64", m3_inception, 64, optimizer="sgd",
+             full_train=80_000, full_forward=10_800),
+    Workload("modulo3", "Ex. 10: ResNet (Fashion-MNIST), lote 64", m3_resnet, 64, optimizer="sgd",
+             full_train=80_000, full_forward=10_800),
     Workload("modulo4", "Ex. 6–7: 12 camadas densas de 6 (Boston), lote 32", lambda k: _dense_stack(k, 13, [6] * 12), 32, loss="mse"),
-    Workload("modulo4", "Ex. 8: CNN residual 128×128 com aumento, lote 64", m4_cnn_residual, 64),
-    Workload("modulo4", "Ex. 9: MobileNetV2 congelada, extração 128×128, lote 64", lambda k: _mobilenet(k, False), 64, train=False),
-    Workload("modulo4", "Ex. 10: MobileNetV2 ajustada por inteiro 128×128, lote 64", lambda k: _mobilenet(k, True), 64),
-    Workload("trabalho2", "Ex. 5: rede residual densa 256-128, lote 256", lambda k: t2_residual(k, (256, 128)), 256),
-    Workload("trabalho2", "Ex. 7: rede residual densa 512-512-256-128, lote 256", lambda k: t2_residual(k, (512, 512, 256, 128)), 256),
+    # modulo4 Ex. 8 and 10: 15 000 images x 5 epochs, 5 000 validation images x 5 epochs,
+    # then evaluate on the 15 000 + 5 000; Ex. 9: features of the 20 000 images, once
+    Workload("modulo4", "Ex. 8: CNN residual 128×128 com aumento, lote 64", m4_cnn_residual, 64,
+             full_train=75_000, full_forward=45_000),
+    Workload("modulo4", "Ex. 9: MobileNetV2 congelada, extração 128×128, lote 64", lambda k: _mobilenet(k, False), 64,
+             train=False, full_forward=20_256),
+    Workload("modulo4", "Ex. 10: MobileNetV2 ajustada por inteiro 128×128, lote 64", lambda k: _mobilenet(k, True), 64,
+             full_train=75_000, full_forward=45_000),
+    # trabalho2: 50 000 images x 100 epochs, validation on the 10 000 test images every epoch,
+    # then evaluate on both; Ex. 7 trains three networks of the same size (plain, dropout, L2)
+    Workload("trabalho2", "Ex. 5: rede residual densa 256-128, lote 256", lambda k: t2_residual(k, (256, 128)), 256,
+             full_train=5_000_000, full_forward=1_060_000),
+    Workload("trabalho2", "Ex. 7: três redes residuais densas 512-512-256-128, lote 256",
+             lambda k: t2_residual(k, (512, 512, 256, 128)), 256, full_train=15_000_000, full_forward=3_180_000),
+    # estudo_de_caso (MIDDLE = False): treino 1, 10 000 images x 50 epochs; treino 10, 40 000 x up
+    # to 100 epochs; validation on 10 000 every epoch, then evaluate train, validation (and test)
     Workload("estudo_de_caso", "Treino 1: CNN 32-64-128-128, lote 32",
-             lambda k: ec_rede(k, (32, 64, 128, 128), (0, 0, 0, 0), False), 32),
-    Workload("estudo_de_caso", "Treino 10: CNN 4 blocos + BN + dropout + L2, lote 32",
-             lambda k: ec_rede(k, (32, 64, 128, 256), (0.3, 0.4, 0.4, 0.4), True), 32),
+             lambda k: ec_rede(k, (32, 64, 128, 128), (0, 0, 0, 0), False), 32,
+             full_train=500_000, full_forward=520_000),
+    Workload("estudo_de_caso", "Treino 10: CNN 4 blocos + BN + dropout + L2, lote 32 (até 100 épocas)",
+             lambda k: ec_rede(k, (32, 64, 128, 256), (0.3, 0.4, 0.4, 0.4), True), 32,
+             full_train=4_000_000, full_forward=1_060_000),
 ]
 
 
@@ -205,12 +226,27 @@ def peak_gflops(seconds: float = 3.0) -> float:
 
 
 # --------------------------------------------------------------------------- child
+def _timed(run, x, y, batch: int, target_s: float) -> float:
+    """Seconds per step of `run` in steady state, over about `target_s` seconds."""
+    import numpy as np
+
+    t = time.perf_counter()
+    run(x, y)  # 2 steps: a first estimate of the step time
+    step = (time.perf_counter() - t) / 2
+    steps = int(min(400, max(4, target_s / max(step, 1e-4))))
+    xs = np.resize(x, (batch * steps, *x.shape[1:]))
+    ys = np.resize(y, (batch * steps, *y.shape[1:]))
+    t = time.perf_counter()
+    run(xs, ys)
+    return (time.perf_counter() - t) / steps
+
+
 def measure(variant: str, names: list[str], target_s: float) -> list[dict]:
     """Runs in a child process whose KERAS_BACKEND is already set for `variant`."""
     import numpy as np
     import keras
 
-    jit = True if variant in ("tensorflow+xla", "jax") else False
+    jit = variant in ("tensorflow+xla", "jax")
     rows = []
     for w in WORKLOADS:
         if names and not any(n in w.name or n == w.chapter for n in names):
@@ -218,32 +254,34 @@ def measure(variant: str, names: list[str], target_s: float) -> list[dict]:
         keras.utils.set_random_seed(0)
         t0 = time.perf_counter()
         model = w.build(keras)
-        shape = (w.batch * 2, *model.input_shape[1:])
-        x = np.random.rand(*shape).astype("float32")
+        x = np.random.rand(w.batch * 2, *model.input_shape[1:]).astype("float32")
         out_dim = model.output_shape[-1]
-        y = np.eye(out_dim, dtype="float32")[np.random.randint(0, out_dim, len(x))] if w.loss != "mse" else \
-            np.random.rand(len(x), out_dim).astype("float32")
+        y = (np.random.rand(len(x), out_dim).astype("float32") if w.loss == "mse"
+             else np.eye(out_dim, dtype="float32")[np.random.randint(0, out_dim, len(x))])
+        fit = lambda xs, ys: model.fit(xs, ys, batch_size=w.batch, epochs=1, shuffle=False, verbose=0)  # noqa: E731
+        predict = lambda xs, ys: model.predict(xs, batch_size=w.batch, verbose=0)  # noqa: E731
         if w.train:
             model.compile(optimizer=w.optimizer, loss=w.loss, jit_compile=jit)
-            run = lambda xs, ys: model.fit(xs, ys, batch_size=w.batch, epochs=1, shuffle=False, verbose=0)
+            fit(x, y)
         else:
             model.compile(jit_compile=jit)
-            run = lambda xs, ys: model.predict(xs, batch_size=w.batch, verbose=0)
-        run(x, y)
+        predict(x, y)
         setup = time.perf_counter() - t0
-        t = time.perf_counter()
-        run(x, y)  # 2 steps: a first estimate of the step time
-        step = (time.perf_counter() - t) / 2
-        steps = int(min(400, max(4, target_s / max(step, 1e-4))))
-        xs = np.resize(x, (w.batch * steps, *x.shape[1:]))
-        ys = np.resize(y, (w.batch * steps, *y.shape[1:]))
-        t = time.perf_counter()
-        run(xs, ys)
-        step = (time.perf_counter() - t) / steps
-        flops = forward_flops(model) * (3 if w.train else 1)
-        rows.append(dict(chapter=w.chapter, workload=w.name, variant=variant, setup_s=round(setup, 2),
-                         step_ms=round(1e3 * step, 2), images_per_s=round(w.batch / step, 1),
-                         gflop_per_image=round(flops / 1e9, 4), gflops=round(flops * w.batch / step / 1e9, 2)))
+        train_step = _timed(fit, x, y, w.batch, target_s) if w.train else None
+        forward_step = _timed(predict, x, y, w.batch, target_s / (3 if w.train else 1))
+        forward = forward_flops(model)
+        train_img_s = w.batch / train_step if train_step else None
+        forward_img_s = w.batch / forward_step
+        main_flops, main_rate = (3 * forward, train_img_s) if w.train else (forward, forward_img_s)
+        full_s = (w.full_train / train_img_s if w.full_train else 0) + w.full_forward / forward_img_s
+        rows.append(dict(
+            chapter=w.chapter, workload=w.name, variant=variant, setup_s=round(setup, 2),
+            step_ms=round(1e3 * (train_step or forward_step), 2),
+            images_per_s=round(main_rate, 1), forward_images_per_s=round(forward_img_s, 1),
+            gflop_per_image=float(f"{main_flops / 1e9:.4g}"), gflops=round(main_flops * main_rate / 1e9, 2),
+            full_estimate_s=round(full_s, 1) if (w.full_train or w.full_forward) else None,
+            full_gflop=round((3 * forward * w.full_train + forward * w.full_forward) / 1e9, 1),
+        ))
         print(json.dumps(rows[-1]), flush=True)
     return rows
 
@@ -269,22 +307,39 @@ def run_variant(variant: str, names: list[str], target_s: float) -> tuple[list[d
 
 
 def table(report: dict) -> str:
+    """Markdown: one line per workload, then per-chapter totals of the estimates."""
     peak = report["peak_gflops"]
-    base = {r["workload"]: r for r in report["rows"] if r["variant"] == "tensorflow"}
+    rows = report["rows"]
+    base = {r["workload"]: r for r in rows if r["variant"] == "tensorflow"}
     others = [v for v in report["variants"] if v != "tensorflow"]
-    head = ("| capítulo | carga | GFLOP por imagem | TensorFlow: imagens/s | GFLOP/s | fração do pico "
-            + "".join(f"| {v}: velocidade relativa " for v in others) + "|")
-    lines = [head, "|" + " --- |" * (6 + len(others))]
+    lines = ["| capítulo | carga | GFLOP por imagem | imagens/s | GFLOP/s | fração do pico "
+             "| perfil full: min estimados | no pico: min "
+             + "".join(f"| {v}: velocidade relativa " for v in others) + "|",
+             "|" + " --- |" * (8 + len(others))]
+    minutes = lambda s: "—" if s is None else f"{s / 60:.1f}"  # noqa: E731
+    totals: dict[str, list[float]] = {}
     for w in WORKLOADS:
         r = base.get(w.name)
         if r is None:
             continue
         rel = []
         for v in others:
-            o = next((x for x in report["rows"] if x["variant"] == v and x["workload"] == w.name), None)
+            o = next((x for x in rows if x["variant"] == v and x["workload"] == w.name), None)
             rel.append("—" if o is None else f"{r['step_ms'] / o['step_ms']:.2f}×")
+        at_peak = r["full_gflop"] / peak if r["full_estimate_s"] is not None else None
+        if at_peak is not None:
+            t = totals.setdefault(w.chapter, [0.0, 0.0])
+            t[0] += r["full_estimate_s"]
+            t[1] += at_peak
         lines.append(f"| {w.chapter} | {w.name} | {r['gflop_per_image']:.4g} | {r['images_per_s']:.0f} "
-                     f"| {r['gflops']:.1f} | {100 * r['gflops'] / peak:.1f} % " + "".join(f"| {x} " for x in rel) + "|")
+                     f"| {r['gflops']:.1f} | {100 * r['gflops'] / peak:.0f} % | {minutes(r['full_estimate_s'])} "
+                     f"| {minutes(at_peak)} " + "".join(f"| {x} " for x in rel) + "|")
+    for chapter, (estimate, at_peak) in totals.items():
+        lines.append(f"| **{chapter}** | **soma das cargas estimadas** | | | | | **{minutes(estimate)}** "
+                     f"| **{minutes(at_peak)}** " + "| " * len(others) + "|")
+    estimate, at_peak = (sum(t[i] for t in totals.values()) for i in (0, 1))
+    lines.append(f"| **total** | | | | | | **{minutes(estimate)}** | **{minutes(at_peak)}** "
+                 + "| " * len(others) + "|")
     return "\n".join(lines)
 
 
