@@ -72,7 +72,14 @@ def cell_times(nb) -> list[dict]:
     return times
 
 
-def up_to_date(chapter: str, code_sha256: str) -> bool:
+def keras_backend(nb) -> str:
+    """The Keras backend a chapter runs on: `livro: {keras_backend: jax}` in its front matter,
+    chosen where `make bench` shows that backend clearly faster for the chapter's models;
+    tensorflow otherwise. KERAS_BACKEND in the environment overrides both (and is recorded)."""
+    return os.environ.get("KERAS_BACKEND") or nb.metadata.get("livro", {}).get("keras_backend", "tensorflow")
+
+
+def up_to_date(chapter: str, code_sha256: str, backend: str = "tensorflow") -> bool:
     """Is the committed full execution still valid? Code, profile, libraries and data decide."""
     results = book.read_results(chapter)
     if results is None or not (book.EXECUTED / f"{chapter}.ipynb").exists():
@@ -85,7 +92,7 @@ def up_to_date(chapter: str, code_sha256: str) -> bool:
     current = versions()
     if any(current.get(name) != version for name, version in prov.get("versions", {}).items()):
         return False
-    if prov.get("backend") != os.environ.get("KERAS_BACKEND", "tensorflow"):
+    if prov.get("backend") != backend:
         return False
     from livro import data
 
@@ -111,7 +118,7 @@ def execute(chapter: str, profile: str, out: Path | None, force: bool = True) ->
         print(f"{source_path} has no cell tagged 'parameters'; papermill could not set PROFILE.")
         return 2
     if out is None and profile == "full":
-        if not force and up_to_date(chapter, book.code_hash(nb)):
+        if not force and up_to_date(chapter, book.code_hash(nb), keras_backend(nb)):
             print(f"[{chapter}] up to date (same code, libraries and data): not executed; --force runs it anyway")
             return 0
         nb_target, results_target = book.EXECUTED / f"{chapter}.ipynb", book.RESULTS / f"{chapter}.json"
@@ -125,8 +132,9 @@ def execute(chapter: str, profile: str, out: Path | None, force: bool = True) ->
     env_before = dict(os.environ)
     os.environ["LIVRO_RESULTS"] = str(results)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    backend = os.environ["KERAS_BACKEND"] = keras_backend(nb)
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
-    print(f"[{chapter}] executing with PROFILE={profile} …", flush=True)
+    print(f"[{chapter}] executing with PROFILE={profile}, Keras backend {backend} …", flush=True)
     start = time.time()
     try:
         papermill.execute_notebook(
@@ -156,7 +164,7 @@ def execute(chapter: str, profile: str, out: Path | None, force: bool = True) ->
         "code_sha256": book.code_hash(nb),
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "wall_seconds": round(wall, 1),
-        "backend": os.environ.get("KERAS_BACKEND", "tensorflow"),
+        "backend": backend,
         "cpu": cpu_model(),
         "gpu": gpu_model(),
         "versions": versions(),

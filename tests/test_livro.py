@@ -202,5 +202,17 @@ def test_make_execute_on_the_committed_book_runs_nothing(monkeypatch):
     monkeypatch.delenv("KERAS_BACKEND", raising=False)
     execute = load_execute()
     would_run = [ch for ch in book.chapters() if book.read_results(ch) is not None
-                 and not execute.up_to_date(ch, book.code_hash(book.read_source(ch)))]
+                 and not execute.up_to_date(ch, book.code_hash(nb := book.read_source(ch)), execute.keras_backend(nb))]
     assert not would_run, f"`make execute` would re-execute {would_run}: code, libraries or data changed since"
+
+
+def test_chapter_front_matter_chooses_the_keras_backend(tiny_book, monkeypatch):
+    root, _ = tiny_book
+    execute = load_execute()
+    monkeypatch.delenv("KERAS_BACKEND", raising=False)
+    source = root / "BOOK" / "t.md"
+    assert execute.keras_backend(book.read_source("t")) == "tensorflow"
+    source.write_text(source.read_text().replace("kernelspec:", "livro:\n  keras_backend: jax\nkernelspec:", 1))
+    assert execute.keras_backend(book.read_source("t")) == "jax"
+    monkeypatch.setenv("KERAS_BACKEND", "torch")  # the environment overrides, and is recorded
+    assert execute.keras_backend(book.read_source("t")) == "torch"
