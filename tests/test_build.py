@@ -26,9 +26,13 @@ def built():
     return HTML
 
 
+SMART_QUOTES = str.maketrans({"“": '"', "”": '"', "‘": "'", "’": "'"})
+
+
 def page_text(path):
+    """The page's text (Sphinx's typographic quotes turned back into plain ones) and its HTML."""
     raw = path.read_text()
-    return html.unescape(re.sub(r"<[^>]+>", " ", raw)), raw
+    return html.unescape(re.sub(r"<[^>]+>", " ", raw)).translate(SMART_QUOTES), raw
 
 
 @pytest.mark.parametrize("chapter", book.chapters())
@@ -54,5 +58,8 @@ def test_glued_numbers_appear_in_html(built, chapter):
 def test_solutions_are_hidden_until_opened(built, chapter):
     _, raw = page_text(built / "book" / f"{chapter}.html")
     solutions = re.findall(r'<div class="([^"]*\bsolution\b[^"]*)"', raw)
-    assert solutions, f"{chapter}: no solutions in the page"
+    with_letters = [e for e, spec in book.read_spec(chapter)["exercises"].items() if spec.get("answer")]
+    solved = book.BOOK.joinpath(f"{chapter}.md").read_text().count("```{solution}")
+    assert len(solutions) == solved, f"{chapter}: {solved} solutions in the source, {len(solutions)} in the page"
+    assert solutions or not with_letters, f"{chapter}: answer letters in its key but no solutions in the page"
     assert all("dropdown" in cls for cls in solutions), f"{chapter}: a solution is not a dropdown"
