@@ -21,6 +21,7 @@ only to be timed. A chapter's own code is what the book runs.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import subprocess
@@ -289,13 +290,8 @@ def measure(variant: str, names: list[str], target_s: float) -> list[dict]:
 # --------------------------------------------------------------------------- parent
 def run_variant(variant: str, names: list[str], target_s: float) -> tuple[list[dict], str | None]:
     env = dict(os.environ, KERAS_BACKEND=variant.split("+")[0], TF_CPP_MIN_LOG_LEVEL="3")
-    if variant == "jax":
-        try:
-            import importlib.util
-            if importlib.util.find_spec("jax") is None:
-                return [], "JAX não está instalado neste ambiente"
-        except ImportError:
-            return [], "JAX não está instalado neste ambiente"
+    if variant == "jax" and importlib.util.find_spec("jax") is None:
+        return [], "JAX não está instalado neste ambiente"
     cmd = [sys.executable, __file__, "--child", variant, "--target", str(target_s), *names]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=ROOT)
     rows = [json.loads(l) for l in proc.stdout.splitlines() if l.startswith("{")]
