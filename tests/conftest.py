@@ -32,5 +32,9 @@ def smoke_results(smoke_dir: Path, chapter: str) -> dict:
     if not path.exists():
         log = (smoke_dir / "log.txt").read_text()
         lines = [ln for ln in log.splitlines() if f"[{chapter}]" in ln]
+        if not os.environ.get("LIVRO_DATA") and any("DataMissing" in ln for ln in lines):
+            # No data directory and no internet: nothing to run the chapter on. (CI has
+            # ../shared/data beside the clone, so there this is a failure, not a skip.)
+            pytest.skip(f"no data for {chapter}: {' '.join(lines)}")
         pytest.fail(f"The smoke execution of {chapter} produced no results: {' '.join(lines) or log[-500:]}")
     return json.loads(path.read_text())
