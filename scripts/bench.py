@@ -53,6 +53,9 @@ class Workload:
     # small dense networks, whose time goes to per-step overhead, not to arithmetic).
     full_train: int = 0
     full_forward: int = 0
+    # The chapter's recorded parameter count of this model ("chapter/key" in results/), which
+    # tests/test_bench.py compares with the builder below, so the two cannot drift apart.
+    params_key: str = ""
 
 
 def _dense_stack(keras, entrada, camadas):
@@ -155,29 +158,30 @@ WORKLOADS = [
     Workload("modulo3", "Ex. 7–8: rede densa 16-8-1 (Boston), lote 32", lambda k: _dense_stack(k, 13, [16, 8]), 32, loss="mse"),
     # modulo3 Ex. 10: 800 images x 100 epochs; then evaluate on those 800 and the 10 000 test images
     Workload("modulo3", "Ex. 10: Inception (Fashion-MNIST), lote 64", m3_inception, 64, optimizer="sgd",
-             full_train=80_000, full_forward=10_800),
+             full_train=80_000, full_forward=10_800, params_key="modulo3/ex10_param_inception"),
     Workload("modulo3", "Ex. 10: ResNet (Fashion-MNIST), lote 64", m3_resnet, 64, optimizer="sgd",
-             full_train=80_000, full_forward=10_800),
+             full_train=80_000, full_forward=10_800, params_key="modulo3/ex10_param_resnet"),
     Workload("modulo4", "Ex. 6–7: 12 camadas densas de 6 (Boston), lote 32", lambda k: _dense_stack(k, 13, [6] * 12), 32, loss="mse"),
     # modulo4 Ex. 8 and 10: 15 000 images x 5 epochs, 5 000 validation images x 5 epochs,
     # then evaluate on the 15 000 + 5 000; Ex. 9: features of the 20 000 images, once
     Workload("modulo4", "Ex. 8: CNN residual 128×128 com aumento, lote 64", m4_cnn_residual, 64,
-             full_train=75_000, full_forward=45_000),
+             full_train=75_000, full_forward=45_000, params_key="modulo4/ex8_params"),
     Workload("modulo4", "Ex. 9: MobileNetV2 congelada, extração 128×128, lote 64", lambda k: _mobilenet(k, False), 64,
-             train=False, full_forward=20_256),
+             train=False, full_forward=20_256, params_key="modulo4/ex9_nontrainable_params"),
     Workload("modulo4", "Ex. 10: MobileNetV2 ajustada por inteiro 128×128, lote 64", lambda k: _mobilenet(k, True), 64,
-             full_train=75_000, full_forward=45_000),
+             full_train=75_000, full_forward=45_000, params_key="modulo4/ex10_total_params"),
     # trabalho2: 50 000 images x 100 epochs, validation on the 10 000 test images every epoch,
     # then evaluate on both; Ex. 7 trains three networks of the same size (plain, dropout, L2)
     Workload("trabalho2", "Ex. 5: rede residual densa 256-128, lote 256", lambda k: t2_residual(k, (256, 128)), 256,
-             full_train=5_000_000, full_forward=1_060_000),
+             full_train=5_000_000, full_forward=1_060_000, params_key="trabalho2/ex3_params"),
     Workload("trabalho2", "Ex. 7: três redes residuais densas 512-512-256-128, lote 256",
-             lambda k: t2_residual(k, (512, 512, 256, 128)), 256, full_train=15_000_000, full_forward=3_180_000),
+             lambda k: t2_residual(k, (512, 512, 256, 128)), 256, full_train=15_000_000, full_forward=3_180_000,
+             params_key="trabalho2/ex7_v1_params"),
     # estudo_de_caso (MIDDLE = False): treino 1, 10 000 images x 50 epochs; treino 10, 40 000 x up
     # to 100 epochs; validation on 10 000 every epoch, then evaluate train, validation (and test)
     Workload("estudo_de_caso", "Treino 1: CNN 32-64-128-128, lote 32",
              lambda k: ec_rede(k, (32, 64, 128, 128), (0, 0, 0, 0), False), 32,
-             full_train=500_000, full_forward=520_000),
+             full_train=500_000, full_forward=520_000, params_key="estudo_de_caso/treino1_parametros"),
     Workload("estudo_de_caso", "Treino 10: CNN 4 blocos + BN + dropout + L2, lote 32 (até 100 épocas)",
              lambda k: ec_rede(k, (32, 64, 128, 256), (0.3, 0.4, 0.4, 0.4), True), 32,
              full_train=4_000_000, full_forward=1_060_000),

@@ -45,6 +45,23 @@ def test_every_workload_builds_with_a_positive_flop_count():
         assert bench.forward_flops(model) > 0, w.name
 
 
+def test_bench_models_have_the_chapters_parameter_counts():
+    """The bench's builders mirror the chapters' models: their sizes must agree with what the
+    executed chapters recorded, so a change of architecture in a chapter cannot go unnoticed."""
+    checked, mismatches = 0, []
+    for w in bench.WORKLOADS:
+        if not w.params_key:
+            continue
+        chapter, key = w.params_key.split("/")
+        recorded = book.read_results(chapter)["values"][key]
+        built = w.build(keras).count_params()
+        checked += 1
+        if built != recorded:
+            mismatches.append(f"{w.name}: bench builds {built} parameters, {chapter} recorded {recorded} ({key})")
+    assert checked >= 8, checked
+    assert not mismatches, "; ".join(mismatches)
+
+
 def test_a_partial_bench_measures_and_leaves_the_report_alone(tmp_path):
     out = tmp_path / "bench.json"
     proc = subprocess.run(
