@@ -47,6 +47,7 @@ class Workload:
     batch: int
     optimizer: str = "adam"
     loss: str = "categorical_crossentropy"
+    logits: bool = False  # the model ends in logits and the loss applies the softmax
     train: bool = True  # False: forward pass only (feature extraction)
     # Images the chapter's full profile pushes through this model: trained (forward and
     # backward) and forward only (validation, evaluate, predict). 0: not estimated (the
@@ -133,7 +134,7 @@ def t2_residual(keras, units, dropout=0.0):  # trabalho2, Exercícios 3 e 7
             x = L.Dropout(dropout)(x)
         z = L.Dense(n)(L.Dense(n, activation="relu")(x))
         x = L.Activation("relu")(L.Add()([x, z]))
-    return keras.Model(entradas, L.Dense(10, activation="softmax")(x))
+    return keras.Model(entradas, L.Dense(10)(x))  # logits, as in the chapter
 
 
 def ec_rede(keras, filtros, dropouts, normalizacao):  # estudo_de_caso, treinos 1 e 10
@@ -173,10 +174,10 @@ WORKLOADS = [
     # trabalho2: 50 000 images x 100 epochs, validation on the 10 000 test images every epoch,
     # then evaluate on both; Ex. 7 trains three networks of the same size (plain, dropout, L2)
     Workload("trabalho2", "Ex. 5: rede residual densa 256-128, lote 256", lambda k: t2_residual(k, (256, 128)), 256,
-             full_train=5_000_000, full_forward=1_060_000, params_key="trabalho2/ex3_params"),
+             full_train=5_000_000, full_forward=1_060_000, logits=True, params_key="trabalho2/ex3_params"),
     Workload("trabalho2", "Ex. 7: três redes residuais densas 512-512-256-128, lote 256",
              lambda k: t2_residual(k, (512, 512, 256, 128)), 256, full_train=15_000_000, full_forward=3_180_000,
-             params_key="trabalho2/ex7_v1_params"),
+             logits=True, params_key="trabalho2/ex7_v1_params"),
     # estudo_de_caso (MIDDLE = False): treino 1, 10 000 images x 50 epochs; treino 10, 40 000 x up
     # to 100 epochs; validation on 10 000 every epoch, then evaluate train, validation (and test)
     Workload("estudo_de_caso", "Treino 1: CNN 32-64-128-128, lote 32",
@@ -266,7 +267,8 @@ def measure(variant: str, names: list[str], target_s: float) -> list[dict]:
         fit = lambda xs, ys: model.fit(xs, ys, batch_size=w.batch, epochs=1, shuffle=False, verbose=0)  # noqa: E731
         predict = lambda xs, ys: model.predict(xs, batch_size=w.batch, verbose=0)  # noqa: E731
         if w.train:
-            model.compile(optimizer=w.optimizer, loss=w.loss, jit_compile=jit)
+            loss = keras.losses.CategoricalCrossentropy(from_logits=True) if w.logits else w.loss
+            model.compile(optimizer=w.optimizer, loss=loss, jit_compile=jit)
             fit(x, y)
         else:
             model.compile(jit_compile=jit)
