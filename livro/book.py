@@ -12,6 +12,7 @@
 """
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import math
@@ -187,6 +188,26 @@ def problem(row: Row) -> str:
 # --- merge: current prose + committed outputs ------------------------------------
 
 
+def _record_echo(cell, output) -> bool:
+    """Is ``output`` Jupyter's echo of a ``livro.record(...)`` that ends the cell?
+
+    ``record`` returns the value it glues, so a cell ending with it also prints the bare
+    value; the prose shows that value through glue, and the echo is dropped from the book.
+    """
+    if output.get("output_type") != "execute_result":
+        return False
+    try:
+        body = ast.parse(cell.source).body
+    except SyntaxError:  # IPython magics: not a plain record cell
+        return False
+    last = body[-1] if body else None
+    return (
+        isinstance(last, ast.Expr)
+        and isinstance(last.value, ast.Call)
+        and ast.unparse(last.value.func) == "livro.record"
+    )
+
+
 def merged_notebook(chapter: str):
     """The chapter's current source with the outputs of its last execution.
 
@@ -201,7 +222,7 @@ def merged_notebook(chapter: str):
     if [c.source for c in src_cells] != [c.source for c in exe_cells]:
         return executed, False
     for src, exe in zip(src_cells, exe_cells):
-        src.outputs = exe.outputs
+        src.outputs = [o for o in exe.outputs if not _record_echo(src, o)]
         src.execution_count = exe.execution_count
     injected = [c for c in executed.cells if "injected-parameters" in c.metadata.get("tags", [])]
     if injected:

@@ -65,6 +65,33 @@ def test_record_writes_json_values(tmp_path, monkeypatch):
     assert saved["no_data"] == {"cifar100": "sem dados"}
 
 
+def test_the_echo_of_a_final_record_call_is_dropped_from_the_book():
+    import nbformat
+
+    out = nbformat.v4.new_output("execute_result", {"text/plain": "0.5"}, execution_count=1)
+    printed = nbformat.v4.new_output("stream", name="stdout", text="0.5\n")
+    ends_with_record = nbformat.v4.new_code_cell('x = 1\nlivro.record("x",\n             x)')
+    ends_with_other = nbformat.v4.new_code_cell('livro.record("x", 1)\nx')
+    assert book._record_echo(ends_with_record, out)
+    assert not book._record_echo(ends_with_record, printed)
+    assert not book._record_echo(ends_with_other, out)
+
+
+@pytest.mark.parametrize("chapter", book.chapters())
+def test_built_chapters_show_no_bare_recorded_values(chapter):
+    merged, current = book.merged_notebook(chapter)
+    if not current:
+        pytest.skip(f"{chapter} is stale; the build shows its executed notebook as it is")
+    echoes = [
+        cell.source.splitlines()[-1]
+        for cell in merged.cells
+        if cell.cell_type == "code"
+        for output in cell.get("outputs", [])
+        if output.get("output_type") == "execute_result" and "livro.record" in cell.source
+    ]
+    assert not echoes, f"book/{chapter}.md: bare recorded values shown after {echoes}"
+
+
 # --- answer verdicts ---------------------------------------------------------------
 
 @pytest.fixture
