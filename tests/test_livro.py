@@ -243,3 +243,48 @@ def test_chapter_front_matter_chooses_the_keras_backend(tiny_book, monkeypatch):
     assert execute.keras_backend(book.read_source("t")) == "jax"
     monkeypatch.setenv("KERAS_BACKEND", "torch")  # the environment overrides, and is recorded
     assert execute.keras_backend(book.read_source("t")) == "torch"
+
+
+# --- a library behaviour the book relies on ---------------------------------------
+
+_BATCH_ORDER = '''
+import json, numpy as np, keras, livro
+seen = []
+class Spy(keras.layers.Layer):
+    def call(self, x):
+        try:
+            seen.append(np.asarray(x).ravel().astype(int).tolist())
+        except Exception:  # the symbolic call while the model is built
+            pass
+        return x
+livro.seed(1, 2)
+i = keras.Input((1,))
+m = keras.Model(i, keras.layers.Dense(1)(Spy()(i)))
+m.compile(optimizer="sgd", loss="mse", run_eagerly=True)
+x = np.arange(20, dtype="float32").reshape(20, 1)
+m.fit(x, x, batch_size=20, epochs=3, verbose=0)
+print(json.dumps(seen))
+'''
+
+
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+def test_seeded_fit_batch_order_per_backend(backend):
+    """book/trabalho2.md says: after livro.seed, Keras' TensorFlow fit shuffles NumPy arrays
+    in the same order every epoch, while the JAX fit draws a new order each epoch."""
+    import subprocess
+    import sys
+
+    if backend == "jax" and importlib.util.find_spec("jax") is None:
+        pytest.skip("jax is not installed")
+    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    run = subprocess.run([sys.executable, "-c", _BATCH_ORDER], cwd=book.ROOT, env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    orders = json.loads(run.stdout.strip().splitlines()[-1])
+    assert len(orders) == 3 and all(sorted(o) == list(range(20)) for o in orders)
+    same = orders[0] == orders[1] == orders[2]
+    if backend == "tensorflow":
+        assert same, ("Keras' TensorFlow fit now reshuffles each epoch after livro.seed: "
+                      "update the seeds paragraph and 'Faixas e sorteios' in book/trabalho2.md")
+    else:
+        assert not same, "the JAX fit repeated one batch order across epochs"
