@@ -308,39 +308,53 @@ def run_variant(variant: str, names: list[str], target_s: float) -> tuple[list[d
     return rows, error
 
 
-def table(report: dict) -> str:
-    """Markdown: one line per workload, then per-chapter totals of the estimates."""
+def chapter_backend(chapter: str) -> str:
+    """The backend the chapter's front matter chooses (`livro: {keras_backend: ...}`)."""
+    from livro import book
+
+    return book.read_source(chapter).metadata.get("livro", {}).get("keras_backend", "tensorflow")
+
+
+def table(report: dict, backend_of: Callable[[str], str] = chapter_backend) -> str:
+    """Markdown: one line per workload, then per-chapter totals of the estimates.
+
+    Speed, fraction of peak and the full-profile estimate are those of the backend the
+    chapter runs on; the last columns give every variant's speed relative to TensorFlow."""
     peak = report["peak_gflops"]
     rows = report["rows"]
     base = {r["workload"]: r for r in rows if r["variant"] == "tensorflow"}
     others = [v for v in report["variants"] if v != "tensorflow"]
-    lines = ["| capítulo | carga | GFLOP por imagem | imagens/s | GFLOP/s | fração do pico "
-             "| perfil full: min estimados | no pico: min "
+    lines = ["| capítulo | carga | backend do capítulo | GFLOP por imagem | imagens/s | GFLOP/s "
+             "| fração do pico | perfil full: min estimados | no pico: min "
              + "".join(f"| {v}: velocidade relativa " for v in others) + "|",
-             "|" + " --- |" * (8 + len(others))]
+             "|" + " --- |" * (9 + len(others))]
     minutes = lambda s: "—" if s is None else f"{s / 60:.1f}"  # noqa: E731
     totals: dict[str, list[float]] = {}
     for w in WORKLOADS:
-        r = base.get(w.name)
-        if r is None:
+        tf_row = base.get(w.name)
+        if tf_row is None:
             continue
         rel = []
         for v in others:
             o = next((x for x in rows if x["variant"] == v and x["workload"] == w.name), None)
-            rel.append("—" if o is None else f"{r['step_ms'] / o['step_ms']:.2f}×")
+            rel.append("—" if o is None else f"{tf_row['step_ms'] / o['step_ms']:.2f}×")
+        chosen = backend_of(w.chapter)
+        r = next((x for x in rows if x["variant"] == chosen and x["workload"] == w.name), None)
+        if r is None:  # the chapter's backend was not measured in this run
+            r, chosen = tf_row, f"{chosen} (não medido; tensorflow)"
         at_peak = r["full_gflop"] / peak if r["full_estimate_s"] is not None else None
         if at_peak is not None:
             t = totals.setdefault(w.chapter, [0.0, 0.0])
             t[0] += r["full_estimate_s"]
             t[1] += at_peak
-        lines.append(f"| {w.chapter} | {w.name} | {r['gflop_per_image']:.4g} | {r['images_per_s']:.0f} "
+        lines.append(f"| {w.chapter} | {w.name} | {chosen} | {r['gflop_per_image']:.4g} | {r['images_per_s']:.0f} "
                      f"| {r['gflops']:.1f} | {100 * r['gflops'] / peak:.0f} % | {minutes(r['full_estimate_s'])} "
                      f"| {minutes(at_peak)} " + "".join(f"| {x} " for x in rel) + "|")
     for chapter, (estimate, at_peak) in totals.items():
-        lines.append(f"| **{chapter}** | **soma das cargas estimadas** | | | | | **{minutes(estimate)}** "
+        lines.append(f"| **{chapter}** | **soma das cargas estimadas** | | | | | | **{minutes(estimate)}** "
                      f"| **{minutes(at_peak)}** " + "| " * len(others) + "|")
     estimate, at_peak = (sum(t[i] for t in totals.values()) for i in (0, 1))
-    lines.append(f"| **total** | | | | | | **{minutes(estimate)}** | **{minutes(at_peak)}** "
+    lines.append(f"| **total** | | | | | | | **{minutes(estimate)}** | **{minutes(at_peak)}** "
                  + "| " * len(others) + "|")
     return "\n".join(lines)
 

@@ -72,7 +72,7 @@ def test_a_partial_bench_measures_and_leaves_the_report_alone(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     rows = [ln for ln in proc.stdout.splitlines() if ln.startswith("| modulo4 | Ex. 6–7")]
     assert len(rows) == 1, proc.stdout
-    images_per_s = float(rows[0].split("|")[4])
+    images_per_s = float(rows[0].split("|")[5])
     assert images_per_s > 0
     assert not out.exists()  # a partial run does not overwrite the report
 
@@ -95,4 +95,22 @@ def test_committed_report_covers_every_workload_and_reaches_the_provenance_page(
     assert 0 < report["peak_gflops"] < 10_000
     import build
     page = build.provenance_page()
-    assert "make bench" in page and report["table_md"].splitlines()[2] in page
+    assert "make bench" in page and bench.table(report).splitlines()[2] in page
+    assert "| trabalho2 | Ex. 5" in page and "| jax |" in page  # trabalho2 runs on JAX
+
+
+def test_table_reports_each_chapter_on_its_own_backend():
+    w = next(w for w in bench.WORKLOADS if w.chapter == "trabalho2")
+    row = dict(workload=w.name, gflop_per_image=0.01, full_gflop=600.0)
+    report = dict(peak_gflops=100.0, variants=["tensorflow", "jax"], rows=[
+        {**row, "variant": "tensorflow", "step_ms": 20.0, "images_per_s": 1000.0, "gflops": 30.0,
+         "full_estimate_s": 600.0},
+        {**row, "variant": "jax", "step_ms": 10.0, "images_per_s": 2000.0, "gflops": 60.0,
+         "full_estimate_s": 300.0},
+    ])
+    line = next(ln for ln in bench.table(report, backend_of=lambda c: "jax").splitlines() if w.name in ln)
+    cells = [c.strip() for c in line.strip("|").split("|")]
+    assert cells[2:9] == ["jax", "0.01", "2000", "60.0", "60 %", "5.0", "0.1"], cells
+    assert cells[9] == "2.00×"  # jax relative to TensorFlow
+    line = next(ln for ln in bench.table(report, backend_of=lambda c: "tensorflow").splitlines() if w.name in ln)
+    assert [c.strip() for c in line.strip("|").split("|")][2:5] == ["tensorflow", "0.01", "1000"]
