@@ -309,10 +309,11 @@ def run_variant(variant: str, names: list[str], target_s: float) -> tuple[list[d
 
 
 def chapter_backend(chapter: str) -> str:
-    """The backend the chapter's front matter chooses (`livro: {keras_backend: ...}`)."""
+    """The backend the chapter's committed execution ran on (recorded by `make execute`,
+    which chose it from the front matter); tensorflow for a chapter not yet executed."""
     from livro import book
 
-    return book.read_source(chapter).metadata.get("livro", {}).get("keras_backend", "tensorflow")
+    return (book.read_results(chapter) or {}).get("provenance", {}).get("backend", "tensorflow")
 
 
 def table(report: dict, backend_of: Callable[[str], str] = chapter_backend) -> str:
