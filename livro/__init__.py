@@ -9,6 +9,8 @@ chapters. This package only does bookkeeping:
 * ``spec(chapter)`` reads the chapter's answer key (``answers/<chapter>.yml``),
   the single place where options and documented ranges are written;
 * ``seed(numpy_seed, tf_seed)`` sets the seeds the way the course did;
+* ``shuffled_batches(x, y, batch_size)`` feeds ``fit`` batches in a new order
+  every epoch on the TensorFlow backend, as the course's ``tf.keras`` did;
 * ``livro.data`` loads datasets and weights (see that module).
 """
 from __future__ import annotations
@@ -91,6 +93,30 @@ def seed(numpy_seed: int = 1, tf_seed: int = 2) -> None:
     keras.utils.set_random_seed(tf_seed)
     random.seed(tf_seed)
     np.random.seed(numpy_seed)
+
+
+def shuffled_batches(x, y, batch_size: int, seed: int = 0):
+    """Batches of ``(x, y)`` for ``fit``, in a new order every epoch.
+
+    ``fit(x, y, shuffle=True)`` with NumPy arrays on Keras 3's TensorFlow backend
+    repeats one order in every epoch once TensorFlow's global seed is set (as
+    ``seed`` does); the course's ``tf.keras`` drew a new order each epoch. This
+    ``tf.data`` pipeline shuffles the indices again at every pass, so the epochs
+    differ, while the orders still follow from TensorFlow's global seed and
+    ``seed``: two executions see the same sequence of orders. The last batch
+    is smaller when ``len(x)`` is not a multiple of ``batch_size``, as in ``fit``.
+    """
+    import tensorflow as tf
+
+    x, y = tf.constant(x), tf.constant(y)
+    n = int(x.shape[0])
+    return (
+        tf.data.Dataset.range(n)
+        .shuffle(n, seed=seed, reshuffle_each_iteration=True)
+        .batch(batch_size)
+        .map(lambda i: (tf.gather(x, i), tf.gather(y, i)))
+        .prefetch(1)
+    )
 
 
 def record_no_data(dataset: str, sentence: str) -> None:

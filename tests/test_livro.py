@@ -288,3 +288,31 @@ def test_seeded_fit_batch_order_per_backend(backend):
                       "update the seeds paragraph and 'Faixas e sorteios' in book/trabalho2.md")
     else:
         assert not same, "the JAX fit repeated one batch order across epochs"
+
+
+_SHUFFLED_BATCHES = _BATCH_ORDER.replace(
+    "m.fit(x, x, batch_size=20, epochs=3, verbose=0)",
+    "m.fit(livro.shuffled_batches(x, x, 20), epochs=3, verbose=0)\n"
+    "sizes = [len(b[0]) for b in livro.shuffled_batches(x, x, 8)]\n"
+    "seen.append(sizes)",
+)
+
+
+def test_shuffled_batches_reshuffle_each_epoch_and_repeat_across_runs():
+    """livro.shuffled_batches (used by the TensorFlow chapters) gives fit a new order every
+    epoch, and two executions after livro.seed see the same orders."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    runs = []
+    for _ in range(2):
+        run = subprocess.run([sys.executable, "-c", _SHUFFLED_BATCHES], cwd=book.ROOT, env=env,
+                             capture_output=True, text=True, timeout=300)
+        assert run.returncode == 0, run.stderr[-2000:]
+        runs.append(json.loads(run.stdout.strip().splitlines()[-1]))
+    *orders, sizes = runs[0]
+    assert len(orders) == 3 and all(sorted(o) == list(range(20)) for o in orders)
+    assert len({tuple(o) for o in orders}) == 3, f"an order repeated across epochs: {orders}"
+    assert sizes == [8, 8, 4]
+    assert runs[0] == runs[1], "two seeded executions saw different batch orders"
