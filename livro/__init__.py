@@ -104,11 +104,17 @@ def shuffled_batches(x, y, batch_size: int, seed: int = 0):
     ``tf.data`` pipeline shuffles the indices again at every pass, so the epochs
     differ, while the orders still follow from TensorFlow's global seed and
     ``seed``: two executions see the same sequence of orders. The last batch
-    is smaller when ``len(x)`` is not a multiple of ``batch_size``, as in ``fit``.
+    is smaller when ``len(x)`` is not a multiple of ``batch_size``, and float
+    arrays become Keras' float type (float32), both as in ``fit``.
     """
+    import keras
     import tensorflow as tf
 
-    x, y = tf.constant(x), tf.constant(y)
+    def tensor(a):
+        a = np.asarray(a)
+        return tf.constant(a.astype(keras.config.floatx()) if a.dtype.kind == "f" else a)
+
+    x, y = tensor(x), tensor(y)
     n = int(x.shape[0])
     return (
         tf.data.Dataset.range(n)

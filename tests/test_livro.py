@@ -293,8 +293,8 @@ def test_seeded_fit_batch_order_per_backend(backend):
 _SHUFFLED_BATCHES = _BATCH_ORDER.replace(
     "m.fit(x, x, batch_size=20, epochs=3, verbose=0)",
     "m.fit(livro.shuffled_batches(x, x, 20), epochs=3, verbose=0)\n"
-    "sizes = [len(b[0]) for b in livro.shuffled_batches(x, x, 8)]\n"
-    "seen.append(sizes)",
+    "batches = list(livro.shuffled_batches(x.astype('float64'), x, 8))\n"
+    "seen.append([len(b[0]) for b in batches] + sorted({b[0].dtype.name for b in batches}))",
 )
 
 
@@ -314,5 +314,5 @@ def test_shuffled_batches_reshuffle_each_epoch_and_repeat_across_runs():
     *orders, sizes = runs[0]
     assert len(orders) == 3 and all(sorted(o) == list(range(20)) for o in orders)
     assert len({tuple(o) for o in orders}) == 3, f"an order repeated across epochs: {orders}"
-    assert sizes == [8, 8, 4]
+    assert sizes == [8, 8, 4, "float32"], "batch sizes or dtype differ from fit's"
     assert runs[0] == runs[1], "two seeded executions saw different batch orders"
