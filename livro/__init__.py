@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -115,6 +116,8 @@ def shuffled_batches(x, y, batch_size: int, seed: int = 0):
         return tf.constant(a.astype(keras.config.floatx()) if a.dtype.kind == "f" else a)
 
     x, y = tensor(x), tensor(y)
+    # fit's default shuffle=True would warn that it ignores a Dataset: this one is shuffled here.
+    warnings.filterwarnings("ignore", message="`shuffle=True` was passed", category=UserWarning)
     n = int(x.shape[0])
     return (
         tf.data.Dataset.range(n)
