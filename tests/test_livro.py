@@ -267,20 +267,25 @@ print(json.dumps(seen))
 '''
 
 
+def _seen_batches(script: str, backend: str) -> list:
+    """Run ``script`` in a fresh process on ``backend``; return what it printed last (JSON)."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    run = subprocess.run([sys.executable, "-c", script], cwd=book.ROOT, env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
 @pytest.mark.parametrize("backend", ["tensorflow", "jax"])
 def test_seeded_fit_batch_order_per_backend(backend):
     """book/trabalho2.md says: after livro.seed, Keras' TensorFlow fit shuffles NumPy arrays
     in the same order every epoch, while the JAX fit draws a new order each epoch."""
-    import subprocess
-    import sys
-
     if backend == "jax" and importlib.util.find_spec("jax") is None:
         pytest.skip("jax is not installed")
-    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    run = subprocess.run([sys.executable, "-c", _BATCH_ORDER], cwd=book.ROOT, env=env,
-                         capture_output=True, text=True, timeout=300)
-    assert run.returncode == 0, run.stderr[-2000:]
-    orders = json.loads(run.stdout.strip().splitlines()[-1])
+    orders = _seen_batches(_BATCH_ORDER, backend)
     assert len(orders) == 3 and all(sorted(o) == list(range(20)) for o in orders)
     same = orders[0] == orders[1] == orders[2]
     if backend == "tensorflow":
@@ -301,16 +306,7 @@ _SHUFFLED_BATCHES = _BATCH_ORDER.replace(
 def test_shuffled_batches_reshuffle_each_epoch_and_repeat_across_runs():
     """livro.shuffled_batches (used by the TensorFlow chapters) gives fit a new order every
     epoch, and two executions after livro.seed see the same orders."""
-    import subprocess
-    import sys
-
-    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3"}
-    runs = []
-    for _ in range(2):
-        run = subprocess.run([sys.executable, "-c", _SHUFFLED_BATCHES], cwd=book.ROOT, env=env,
-                             capture_output=True, text=True, timeout=300)
-        assert run.returncode == 0, run.stderr[-2000:]
-        runs.append(json.loads(run.stdout.strip().splitlines()[-1]))
+    runs = [_seen_batches(_SHUFFLED_BATCHES, "tensorflow") for _ in range(2)]
     *orders, sizes = runs[0]
     assert len(orders) == 3 and all(sorted(o) == list(range(20)) for o in orders)
     assert len({tuple(o) for o in orders}) == 3, f"an order repeated across epochs: {orders}"
