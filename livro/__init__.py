@@ -119,12 +119,18 @@ def shuffled_batches(x, y, batch_size: int, seed: int = 0):
     # fit's default shuffle=True would warn that it ignores a Dataset: this one is shuffled here.
     warnings.filterwarnings("ignore", message="`shuffle=True` was passed", category=UserWarning)
     n = int(x.shape[0])
+    # tf.data's autotuner, on by default, made about half of the epochs on this 2-core CPU
+    # run at two thirds of the speed (a whole epoch at a time); turning it off changes no
+    # batch and no order, only how tf.data schedules its threads (make bench measures it).
+    options = tf.data.Options()
+    options.autotune.enabled = False
     return (
         tf.data.Dataset.range(n)
         .shuffle(n, seed=seed, reshuffle_each_iteration=True)
         .batch(batch_size)
         .map(lambda i: (tf.gather(x, i), tf.gather(y, i)))
         .prefetch(1)
+        .with_options(options)
     )
 
 

@@ -35,6 +35,7 @@ from typing import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "results" / "bench.json"
+sys.path.insert(0, str(ROOT))  # the livro package, for children and for the table
 VARIANTS = ["tensorflow", "tensorflow+xla", "jax"]
 
 
@@ -57,6 +58,9 @@ class Workload:
     # The chapter's recorded parameter count of this model ("chapter/key" in results/), which
     # tests/test_bench.py compares with the builder below, so the two cannot drift apart.
     params_key: str = ""
+    # The chapter feeds fit through livro.shuffled_batches (TensorFlow chapters that shuffle):
+    # the TensorFlow variants time that pipeline, the others fit on the arrays.
+    shuffled: bool = False
 
 
 def _dense_stack(keras, entrada, camadas):
@@ -156,13 +160,15 @@ def ec_rede(keras, filtros, dropouts, normalizacao):  # estudo_de_caso, treinos 
 
 
 WORKLOADS = [
-    Workload("modulo3", "Ex. 7–8: rede densa 16-8-1 (Boston), lote 32", lambda k: _dense_stack(k, 13, [16, 8]), 32, loss="mse"),
+    Workload("modulo3", "Ex. 7–8: rede densa 16-8-1 (Boston), lote 32", lambda k: _dense_stack(k, 13, [16, 8]), 32, loss="mse",
+             shuffled=True),
     # modulo3 Ex. 10: 800 images x 100 epochs; then evaluate on those 800 and the 10 000 test images
     Workload("modulo3", "Ex. 10: Inception (Fashion-MNIST), lote 64", m3_inception, 64, optimizer="sgd",
-             full_train=80_000, full_forward=10_800, params_key="modulo3/ex10_param_inception"),
+             full_train=80_000, full_forward=10_800, params_key="modulo3/ex10_param_inception", shuffled=True),
     Workload("modulo3", "Ex. 10: ResNet (Fashion-MNIST), lote 64", m3_resnet, 64, optimizer="sgd",
-             full_train=80_000, full_forward=10_800, params_key="modulo3/ex10_param_resnet"),
-    Workload("modulo4", "Ex. 6–7: 12 camadas densas de 6 (Boston), lote 32", lambda k: _dense_stack(k, 13, [6] * 12), 32, loss="mse"),
+             full_train=80_000, full_forward=10_800, params_key="modulo3/ex10_param_resnet", shuffled=True),
+    Workload("modulo4", "Ex. 6–7: 12 camadas densas de 6 (Boston), lote 32", lambda k: _dense_stack(k, 13, [6] * 12), 32, loss="mse",
+             shuffled=True),
     # modulo4 Ex. 8 and 10: 15 000 images x 5 epochs, 5 000 validation images x 5 epochs,
     # then evaluate on the 15 000 + 5 000; Ex. 9: features of the 20 000 images, once
     Workload("modulo4", "Ex. 8: CNN residual 128×128 com aumento, lote 64", m4_cnn_residual, 64,
@@ -182,10 +188,11 @@ WORKLOADS = [
     # to 100 epochs; validation on 10 000 every epoch, then evaluate train, validation (and test)
     Workload("estudo_de_caso", "Treino 1: CNN 32-64-128-128, lote 32",
              lambda k: ec_rede(k, (32, 64, 128, 128), (0, 0, 0, 0), False), 32,
-             full_train=500_000, full_forward=520_000, params_key="estudo_de_caso/treino1_parametros"),
+             full_train=500_000, full_forward=520_000, params_key="estudo_de_caso/treino1_parametros",
+             shuffled=True),
     Workload("estudo_de_caso", "Treino 10: CNN 4 blocos + BN + dropout + L2, lote 32 (até 100 épocas)",
              lambda k: ec_rede(k, (32, 64, 128, 256), (0.3, 0.4, 0.4, 0.4), True), 32,
-             full_train=4_000_000, full_forward=1_060_000),
+             full_train=4_000_000, full_forward=1_060_000, shuffled=True),
 ]
 
 
@@ -252,6 +259,8 @@ def measure(variant: str, names: list[str], target_s: float) -> list[dict]:
     import numpy as np
     import keras
 
+    import livro
+
     jit = variant in ("tensorflow+xla", "jax")
     rows = []
     for w in WORKLOADS:
@@ -265,6 +274,8 @@ def measure(variant: str, names: list[str], target_s: float) -> list[dict]:
         y = (np.random.rand(len(x), out_dim).astype("float32") if w.loss == "mse"
              else np.eye(out_dim, dtype="float32")[np.random.randint(0, out_dim, len(x))])
         fit = lambda xs, ys: model.fit(xs, ys, batch_size=w.batch, epochs=1, shuffle=False, verbose=0)  # noqa: E731
+        if w.shuffled and keras.backend.backend() == "tensorflow":
+            fit = lambda xs, ys: model.fit(livro.shuffled_batches(xs, ys, w.batch), epochs=1, verbose=0)  # noqa: E731
         predict = lambda xs, ys: model.predict(xs, batch_size=w.batch, verbose=0)  # noqa: E731
         if w.train:
             loss = keras.losses.CategoricalCrossentropy(from_logits=True) if w.logits else w.loss
