@@ -114,9 +114,7 @@ def _fit_calls(source: str):
 
 
 # Chapters whose fix waits for a full re-execution; the prose of each says so.
-PENDING_REEXECUTION = {
-    "modulo4": "the Boston fits (Ex. 6-7) still repeat one batch order; fixed with the next full execution",
-}
+PENDING_REEXECUTION: dict[str, str] = {}
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS)
