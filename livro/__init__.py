@@ -121,7 +121,7 @@ def shuffled_batches(x, y, batch_size: int, seed: int = 0):
     n = int(x.shape[0])
     # tf.data's autotuner, on by default, made about half of the epochs on this 2-core CPU
     # run at two thirds of the speed (a whole epoch at a time); turning it off changes no
-    # batch and no order, only how tf.data schedules its threads (make bench measures it).
+    # batch and no order, only how tf.data schedules its threads (tests/test_livro.py).
     options = tf.data.Options()
     options.autotune.enabled = False
     return (

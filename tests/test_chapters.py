@@ -113,10 +113,6 @@ def _fit_calls(source: str):
             yield call
 
 
-# Chapters whose fix waits for a full re-execution; the prose of each says so.
-PENDING_REEXECUTION: dict[str, str] = {}
-
-
 @pytest.mark.parametrize("chapter", CHAPTERS)
 def test_tensorflow_fits_draw_a_new_order_each_epoch(chapter):
     """On the TensorFlow backend a seeded fit on arrays repeats one batch order every epoch
@@ -129,8 +125,5 @@ def test_tensorflow_fits_draw_a_new_order_each_epoch(chapter):
     code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
     bad = [" ".join(call.split())[:90] for call in _fit_calls(code)
            if "shuffled_batches(" not in call and "shuffle=False" not in call]
-    if chapter in PENDING_REEXECUTION:
-        assert bad, f"book/{chapter}.md no longer repeats a batch order: remove it from PENDING_REEXECUTION"
-        pytest.xfail(f"book/{chapter}.md: {PENDING_REEXECUTION[chapter]}")
     assert not bad, (f"book/{chapter}.md has fit calls that repeat one batch order every epoch "
                      f"(use livro.shuffled_batches or shuffle=False): {bad}")
