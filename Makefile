@@ -1,7 +1,8 @@
 # Redes Neurais e Arquiteturas Profundas — o livro executável
 #   make book       builds the HTML from the committed executed chapters (sets up .venv if missing)
 #   make test       runs the tests (smoke execution of every chapter, answer checks, book build)
-#   make execute [CHAPTER=modulo3] [PROFILE=full|smoke] [FORCE=1]   (unchanged chapters are skipped)
+#   make execute [CHAPTER=modulo3] [PROFILE=full|smoke] [FORCE=1] [JOBS=1]   (unchanged chapters are
+#                   skipped; several chapters run in JOBS lanes at once, one core each, JOBS = cores by default)
 #   make site [BASE_URL=/]   versioned site (every v* tag + latest, both editions) in _build/site
 #   make answers    answer report from the committed outputs → _build/answers.json
 #   make bench [CHAPTER=trabalho2]   training speed of each heavy exercise → results/bench.json
@@ -10,6 +11,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CHAPTER ?=
 PROFILE ?= full
+JOBS ?= $(shell nproc 2>/dev/null || echo 1)
 # Data directory: $LIVRO_DATA if set, else the offline mirror beside the repository if there is
 # one, else nothing (the Keras downloads are used).
 LIVRO_DATA ?= $(if $(wildcard ../shared/data/SHA256SUMS),$(abspath ../shared/data),)
@@ -31,7 +33,7 @@ site: env
 	$(BIN)/python scripts/site.py --base-url $(or $(BASE_URL),/)
 
 execute: env
-	$(BIN)/python scripts/execute.py $(CHAPTER) --profile $(PROFILE) $(if $(FORCE),--force,)
+	$(BIN)/python scripts/execute.py $(CHAPTER) --profile $(PROFILE) --jobs $(JOBS) $(if $(FORCE),--force,)
 
 answers: env
 	$(BIN)/python scripts/answers.py $(CHAPTER)

@@ -2,7 +2,7 @@
 
 For every workload below (a model as its chapter builds it, trained with the chapter's batch
 size on synthetic inputs of the right shape: only the timing matters here), one child process
-per variant (Keras backend, XLA on or off) measures
+per variant (Keras backend, XLA on or off, all cores or one: "@1") measures
 
 - setup: build + compile + the first two steps (graph tracing or XLA compilation included);
 - steady-state seconds per step, hence images per second;
@@ -12,7 +12,10 @@ per variant (Keras backend, XLA on or off) measures
   float32 matrix product NumPy manages on all cores.
 
 Speeds of the variants are reported as ratios to plain TensorFlow measured in the same run,
-because absolute times on a shared machine drift. The table is printed and written to
+because absolute times on a shared machine drift. A one-core variant ("tensorflow@1", its
+child pinned to one core) is reported as the work two such lanes do together, which is how
+`make execute` runs the book (scripts/execute.py, --jobs), and the table ends with the
+full profile's estimated time in those two lanes. The table is printed and written to
 results/bench.json, which the provenance page shows.
 
 The model builders mirror the chapters' code (section named in each workload); they exist
@@ -36,7 +39,8 @@ from typing import Callable
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "results" / "bench.json"
 sys.path.insert(0, str(ROOT))  # the livro package, for children and for the table
-VARIANTS = ["tensorflow", "tensorflow+xla", "jax"]
+VARIANTS = ["tensorflow", "tensorflow+xla", "jax", "tensorflow@1", "jax@1"]
+LANES = 2  # `make execute` on this book's 2-core machines: two chapters at once, one core each
 
 
 # --------------------------------------------------------------------------- workloads
@@ -261,7 +265,7 @@ def measure(variant: str, names: list[str], target_s: float) -> list[dict]:
 
     import livro
 
-    jit = variant in ("tensorflow+xla", "jax")
+    jit = variant.split("@")[0] in ("tensorflow+xla", "jax")
     rows = []
     for w in WORKLOADS:
         if names and not any(n in w.name or n == w.chapter for n in names):
@@ -306,11 +310,14 @@ def measure(variant: str, names: list[str], target_s: float) -> list[dict]:
 
 # --------------------------------------------------------------------------- parent
 def run_variant(variant: str, names: list[str], target_s: float) -> tuple[list[dict], str | None]:
-    env = dict(os.environ, KERAS_BACKEND=variant.split("+")[0], TF_CPP_MIN_LOG_LEVEL="3")
-    if variant == "jax" and importlib.util.find_spec("jax") is None:
+    backend = variant.split("@")[0].split("+")[0]
+    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
+    if backend == "jax" and importlib.util.find_spec("jax") is None:
         return [], "JAX não está instalado neste ambiente"
+    one_core = min(os.sched_getaffinity(0))
+    pin = (lambda: os.sched_setaffinity(0, {one_core})) if variant.endswith("@1") else None
     cmd = [sys.executable, __file__, "--child", variant, "--target", str(target_s), *names]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=ROOT)
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=ROOT, preexec_fn=pin)
     rows = [json.loads(l) for l in proc.stdout.splitlines() if l.startswith("{")]
     error = None
     if proc.returncode != 0:
@@ -336,12 +343,15 @@ def table(report: dict, backend_of: Callable[[str], str] = chapter_backend) -> s
     rows = report["rows"]
     base = {r["workload"]: r for r in rows if r["variant"] == "tensorflow"}
     others = [v for v in report["variants"] if v != "tensorflow"]
+    header = lambda v: (f"duas faixas de {v}: vazão relativa" if v.endswith("@1")  # noqa: E731
+                        else f"{v}: velocidade relativa")
     lines = ["| capítulo | carga | backend do capítulo | GFLOP por imagem | imagens/s | GFLOP/s "
              "| fração do pico | perfil full: min estimados | no pico: min "
-             + "".join(f"| {v}: velocidade relativa " for v in others) + "|",
+             + "".join(f"| {header(v)} " for v in others) + "|",
              "|" + " --- |" * (9 + len(others))]
     minutes = lambda s: "—" if s is None else f"{s / 60:.1f}"  # noqa: E731
     totals: dict[str, list[float]] = {}
+    one_core: dict[str, float | None] = {}  # chapter -> full-profile estimate on one core
     for w in WORKLOADS:
         tf_row = base.get(w.name)
         if tf_row is None:
@@ -349,8 +359,14 @@ def table(report: dict, backend_of: Callable[[str], str] = chapter_backend) -> s
         rel = []
         for v in others:
             o = next((x for x in rows if x["variant"] == v and x["workload"] == w.name), None)
-            rel.append("—" if o is None else f"{tf_row['step_ms'] / o['step_ms']:.2f}×")
+            lanes = LANES if v.endswith("@1") else 1  # one-core lanes run side by side
+            rel.append("—" if o is None else f"{lanes * tf_row['step_ms'] / o['step_ms']:.2f}×")
         chosen = backend_of(w.chapter)
+        r1 = next((x for x in rows if x["variant"] == f"{chosen}@1" and x["workload"] == w.name), None)
+        if r1 is None:  # not measured on one core: no lane estimate for this chapter
+            one_core[w.chapter] = None
+        elif one_core.get(w.chapter, 0.0) is not None:
+            one_core[w.chapter] = one_core.get(w.chapter, 0.0) + (r1["full_estimate_s"] or 0.0)
         r = next((x for x in rows if x["variant"] == chosen and x["workload"] == w.name), None)
         if r is None:  # the chapter's backend was not measured in this run
             r, chosen = tf_row, f"{chosen} (não medido; tensorflow)"
@@ -368,7 +384,20 @@ def table(report: dict, backend_of: Callable[[str], str] = chapter_backend) -> s
     estimate, at_peak = (sum(t[i] for t in totals.values()) for i in (0, 1))
     lines.append(f"| **total** | | | | | | | **{minutes(estimate)}** | **{minutes(at_peak)}** "
                  + "| " * len(others) + "|")
+    if one_core and None not in one_core.values():
+        lines.append(f"| **total em {LANES} faixas de 1 núcleo** (`make execute`) | | | | | | "
+                     f"| **{minutes(lanes_makespan(list(one_core.values()), LANES))}** | "
+                     + "| " * len(others) + "|")
     return "\n".join(lines)
+
+
+def lanes_makespan(seconds: list[float], lanes: int) -> float:
+    """When the last of `lanes` lanes ends, each taking the next job (longest first) as it frees:
+    the schedule of scripts/execute.py --jobs."""
+    ends = [0.0] * lanes
+    for s in sorted(seconds, reverse=True):
+        ends[ends.index(min(ends))] += s
+    return max(ends)
 
 
 def main(argv=None) -> int:

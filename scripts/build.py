@@ -88,6 +88,7 @@ def provenance_page() -> str:
             f"| data | {prov.get('date')} |",
             f"| perfil | {prov.get('profile')} |",
             f"| dispositivo | {prov.get('gpu') or 'CPU'}: {prov.get('cpu')} |",
+            f"| núcleos usados | {cores_text(prov)} |",
             f"| backend Keras | {prov.get('backend')} |",
             f"| versões | {libs} |",
             f"| tempo total | {prov.get('wall_seconds')} s |",
@@ -105,6 +106,14 @@ def provenance_page() -> str:
                              f"| {r.expected.replace('|', '/')} | {r.verdict} |")
             lines.append("")
     return "\n".join(lines + bench_section()) + "\n"
+
+
+def cores_text(prov: dict) -> str:
+    """How many CPU cores the execution had: 1 in a lane of `make execute` (`--jobs`)."""
+    cores = prov.get("cores_used")
+    if cores is None:
+        return "todos (execução anterior ao registro deste campo)"
+    return "1 (numa das faixas de `make execute`, ao lado de outro capítulo)" if cores == 1 else f"{cores}"
 
 
 def bench_section() -> list[str]:

@@ -17,10 +17,11 @@ from livro import book  # noqa: E402
 
 @pytest.fixture(scope="session")
 def smoke_dir(tmp_path_factory):
-    """Run `scripts/execute.py --profile smoke` for every chapter into a temporary folder."""
+    """Run `scripts/execute.py --profile smoke --jobs 2` for every chapter into a temporary
+    folder: two lanes of one core each, as `make execute` runs the book on two cores."""
     out = tmp_path_factory.mktemp("smoke")
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "execute.py"), "--profile", "smoke", "--out", str(out)],
+        [sys.executable, str(ROOT / "scripts" / "execute.py"), "--profile", "smoke", "--out", str(out), "--jobs", "2"],
         capture_output=True, text=True, env=dict(os.environ),
     )
     (out / "log.txt").write_text(proc.stdout + proc.stderr)

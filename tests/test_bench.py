@@ -65,15 +65,16 @@ def test_bench_models_have_the_chapters_parameter_counts():
 def test_a_partial_bench_measures_and_leaves_the_report_alone(tmp_path):
     out = tmp_path / "bench.json"
     proc = subprocess.run(
-        [sys.executable, str(book.ROOT / "scripts" / "bench.py"), "--variants", "tensorflow",
+        [sys.executable, str(book.ROOT / "scripts" / "bench.py"), "--variants", "tensorflow,tensorflow@1",
          "--target", "0.2", "--out", str(out), "12 camadas"],
         capture_output=True, text=True, env=dict(os.environ), timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     rows = [ln for ln in proc.stdout.splitlines() if ln.startswith("| modulo4 | Ex. 6–7")]
     assert len(rows) == 1, proc.stdout
-    images_per_s = float(rows[0].split("|")[5])
-    assert images_per_s > 0
+    cells = [c.strip() for c in rows[0].strip("|").split("|")]
+    assert float(cells[4]) > 0  # images per second
+    assert cells[9].endswith("×") and float(cells[9][:-1]) > 0, cells  # two one-core lanes, measured
     assert not out.exists()  # a partial run does not overwrite the report
 
 
@@ -114,3 +115,25 @@ def test_table_reports_each_chapter_on_its_own_backend():
     assert cells[9] == "2.00×"  # jax relative to TensorFlow
     line = next(ln for ln in bench.table(report, backend_of=lambda c: "tensorflow").splitlines() if w.name in ln)
     assert [c.strip() for c in line.strip("|").split("|")][2:5] == ["tensorflow", "0.01", "1000"]
+
+
+def test_lanes_take_the_longest_job_first_as_each_frees():
+    assert bench.lanes_makespan([3, 5, 3, 4], 2) == 8  # 5 | 4, then 3 → 7 | 3 → 8
+    assert bench.lanes_makespan([10, 1, 1], 2) == 10
+    assert bench.lanes_makespan([2, 2], 1) == 4
+
+
+def test_one_core_variant_is_reported_as_two_lanes_with_their_total():
+    rows, variants = [], ["tensorflow", "tensorflow@1"]
+    for w in bench.WORKLOADS:
+        for v, step in (("tensorflow", 20.0), ("tensorflow@1", 30.0)):
+            rows.append(dict(workload=w.name, variant=v, gflop_per_image=0.01, full_gflop=600.0, step_ms=step,
+                             images_per_s=1000.0, gflops=10.0, full_estimate_s=600.0 * step / 20))
+    text = bench.table(dict(peak_gflops=100.0, variants=variants, rows=rows), backend_of=lambda c: "tensorflow")
+    first = next(ln for ln in text.splitlines() if bench.WORKLOADS[0].name in ln)
+    assert first.rstrip(" |").endswith("1.33×")  # 2 lanes × 20 ms / 30 ms
+    chapters = {w.chapter: 0.0 for w in bench.WORKLOADS}
+    for w in bench.WORKLOADS:
+        chapters[w.chapter] += 900.0
+    lanes = next(ln for ln in text.splitlines() if "faixas de 1 núcleo" in ln)
+    assert f"**{bench.lanes_makespan(list(chapters.values()), 2) / 60:.1f}**" in lanes

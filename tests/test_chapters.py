@@ -1,6 +1,7 @@
 """Every chapter: smoke execution, answer keys, committed full outputs."""
 from __future__ import annotations
 
+import os
 import re
 
 import pytest
@@ -30,6 +31,8 @@ def test_smoke_execution(chapter, smoke_dir):
     """The whole chapter runs end to end on the smoke profile; deterministic facts hold."""
     results = smoke_results(smoke_dir, chapter)
     assert results["provenance"]["profile"] == "smoke"
+    if len(os.sched_getaffinity(0)) >= 2:  # the fixture runs the chapters in two one-core lanes
+        assert results["provenance"]["cores_used"] == 1, "the lane's child was not pinned to one core"
     assert (smoke_dir / f"{chapter}.ipynb").exists()
     spec = book.read_spec(chapter)
     deterministic = {q["key"] for _, q in book.quantities(spec) if q.get("deterministic")}
