@@ -14,8 +14,8 @@ takes the next chapter when its own ends. On this book's 2-core machines two one
 trainings together do more work per second than one training spread over both cores,
 whose threads spend time waiting on each other at these small batch sizes: about a third
 more for the case study's final CNN, a few percent for MobileNetV2 (`make bench`, the
-`@1` variants, measures it for every heavy exercise). What each chapter computes does not change; the
-number of cores it ran on is recorded in its provenance (``cores_used``).
+`@1` variants, measures it for every heavy exercise). What each chapter computes does not
+change; the number of cores it ran on is recorded in its provenance (``cores_used``).
 """
 from __future__ import annotations
 
@@ -206,19 +206,18 @@ def run_lanes(chapters: list[str], jobs: int, options: list[str]) -> int:
     """Execute the chapters in `jobs` lanes, each a child process pinned to one CPU core."""
     cores = sorted(os.sched_getaffinity(0))[:jobs]
     queue = longest_first(chapters)
-    running: dict[int, tuple[str, subprocess.Popen]] = {}  # core -> (chapter, process)
+    running: dict[int, subprocess.Popen] = {}  # core -> the child executing a chapter there
     status = 0
     print(f"executing {len(queue)} chapters in {len(cores)} lanes (cores {cores}), in this order: {', '.join(queue)}",
           flush=True)
     while queue or running:
         for core in cores:
             if core not in running and queue:
-                chapter = queue.pop(0)
-                running[core] = (chapter, subprocess.Popen(
-                    [sys.executable, __file__, chapter, *options],
-                    preexec_fn=lambda core=core: os.sched_setaffinity(0, {core})))
+                running[core] = subprocess.Popen(
+                    [sys.executable, __file__, queue.pop(0), *options],
+                    preexec_fn=lambda core=core: os.sched_setaffinity(0, {core}))
         time.sleep(1)
-        for core, (chapter, proc) in list(running.items()):
+        for core, proc in list(running.items()):
             if proc.poll() is not None:
                 status = max(status, proc.returncode)
                 del running[core]
