@@ -332,3 +332,73 @@ def test_shuffled_batches_turn_off_the_autotuner_without_changing_the_order():
     reference = (tf.data.Dataset.range(20).shuffle(20, seed=3, reshuffle_each_iteration=True)
                  .batch(8).map(lambda i: (tf.gather(tf.constant(x), i), i)))
     assert orders(ds) == orders(reference)
+
+
+def test_validation_batches_give_fit_the_same_numbers():
+    """livro.validation_batches (built once) and validation_data=(x, y) with the same
+    validation_batch_size give the same losses, to the last bit, with one training step
+    per call or several."""
+    import keras
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(40, 3)).astype("float32"), rng.normal(size=(40, 1))
+    xv, yv = rng.normal(size=(20, 3)), rng.normal(size=(20, 1)).astype("float32")
+
+    def history(validation, steps_per_execution=1):
+        livro.seed(1, 2)
+        m = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4, activation="relu"),
+                              keras.layers.Dense(1)])
+        m.compile(optimizer=keras.optimizers.Adam(0.01), loss="mse",
+                  steps_per_execution=steps_per_execution)
+        return m.fit(x, y, batch_size=8, epochs=3, shuffle=False, verbose=0, **validation).history
+
+    batches = livro.validation_batches(xv, yv, 8)
+    assert [len(b[0]) for b in batches] == [8, 8, 4]
+    assert {b[0].dtype.name for b in batches} == {"float32"}
+    assert batches.options().autotune.enabled is False
+    arrays = history({"validation_data": (xv, yv), "validation_batch_size": 8})
+    assert history({"validation_data": batches}) == arrays
+    # book/estudo_de_caso.md also runs several steps per call (steps_per_execution): same numbers
+    assert history({"validation_data": batches}, steps_per_execution=3) == arrays
+
+
+def test_fused_batch_norm_keeps_keras_mathematics(monkeypatch):
+    """livro.fused_batch_norm: in training, 4-D inputs go through TensorFlow's fused kernel
+    and give Keras 3's outputs, gradients and moving statistics up to rounding; other inputs
+    keep Keras' own code, bit for bit."""
+    import keras
+    import tensorflow as tf
+
+    layer = keras.layers.BatchNormalization
+    monkeypatch.setattr(layer, "call", layer.call)  # undone after the test
+    rng = np.random.default_rng(0)
+    images = tf.constant(rng.normal(2.0, 3.0, (16, 6, 6, 8)).astype("float32"))
+    flat = tf.constant(rng.normal(2.0, 3.0, (16, 8)).astype("float32"))
+
+    def train_step(x):
+        bn = layer(momentum=0.9)
+        bn.build(x.shape)
+        bn.gamma.assign(np.linspace(0.5, 1.5, 8).astype("float32"))
+        bn.beta.assign(np.linspace(-1.0, 1.0, 8).astype("float32"))
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            out = bn(x, training=True)
+            loss = tf.reduce_sum(out * tf.sin(out))
+        grads = tape.gradient(loss, [x, bn.gamma, bn.beta])
+        ops = {op.type for op in tf.function(lambda v: bn(v, training=True))
+               .get_concrete_function(x).graph.get_operations()}
+        return ([out.numpy(), *[g.numpy() for g in grads], bn.moving_mean.numpy(),
+                 bn.moving_variance.numpy(), bn(x, training=False).numpy()], ops)
+
+    keras_images, keras_ops = train_step(images)
+    keras_flat, _ = train_step(flat)
+    livro.fused_batch_norm()
+    livro.fused_batch_norm()  # a second call changes nothing
+    fused_images, fused_ops = train_step(images)
+    fused_flat, _ = train_step(flat)
+    assert "FusedBatchNormV3" in fused_ops and "FusedBatchNormV3" not in keras_ops
+    names = ["output", "d/dx", "d/dgamma", "d/dbeta", "moving mean", "moving variance", "inference"]
+    for name, a, b in zip(names, keras_images, fused_images):
+        np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-4 * np.abs(a).max(), err_msg=name)
+    for name, a, b in zip(names, keras_flat, fused_flat):
+        np.testing.assert_array_equal(b, a, err_msg=f"2-D input, {name}")
