@@ -65,6 +65,7 @@ class Workload:
     # The chapter feeds fit through livro.shuffled_batches (TensorFlow chapters that shuffle):
     # the TensorFlow variants time that pipeline, the others fit on the arrays.
     shuffled: bool = False
+    steps_per_execution: int = 1  # as the chapter compiles the model
 
 
 def _dense_stack(keras, entrada, camadas):
@@ -126,9 +127,18 @@ def _mobilenet(keras, trainable):
     base = keras.applications.MobileNetV2(input_shape=(128, 128, 3), include_top=False, weights=None)
     base.trainable = trainable
     entradas = keras.Input(shape=(128, 128, 3))
-    x = L.GlobalAveragePooling2D()(base(entradas, training=False))
-    if not trainable:
-        return keras.Model(entradas, x)
+    if not trainable:  # Ex. 9: the frozen base in inference mode
+        return keras.Model(entradas, L.GlobalAveragePooling2D()(base(entradas, training=False)))
+
+    class SempreEmModoDeTreino(L.Layer):  # Ex. 10: the base always in training mode, as the chapter's
+        def __init__(self, base):
+            super().__init__()
+            self.base = base
+
+        def call(self, imagens):
+            return self.base(imagens, training=True)
+
+    x = L.GlobalAveragePooling2D()(SempreEmModoDeTreino(base)(entradas))
     return keras.Model(entradas, L.Dense(10, activation="softmax")(L.Dropout(0.2)(x)))
 
 
@@ -193,10 +203,10 @@ WORKLOADS = [
     Workload("estudo_de_caso", "Treino 1: CNN 32-64-128-128, lote 32",
              lambda k: ec_rede(k, (32, 64, 128, 128), (0, 0, 0, 0), False), 32,
              full_train=500_000, full_forward=520_000, params_key="estudo_de_caso/treino1_parametros",
-             shuffled=True),
+             shuffled=True, steps_per_execution=25),
     Workload("estudo_de_caso", "Treino 10: CNN 4 blocos + BN + dropout + L2, lote 32 (até 100 épocas)",
              lambda k: ec_rede(k, (32, 64, 128, 256), (0.3, 0.4, 0.4, 0.4), True), 32,
-             full_train=4_000_000, full_forward=1_060_000, shuffled=True),
+             full_train=4_000_000, full_forward=1_060_000, shuffled=True, steps_per_execution=25),
 ]
 
 
@@ -209,6 +219,9 @@ def forward_flops(model) -> int:
     for layer in model.layers:
         if getattr(layer, "layers", None):  # a model used as a layer
             total += forward_flops(layer)
+            continue
+        if getattr(layer, "base", None) is not None:  # a layer that calls a model (SempreEmModoDeTreino)
+            total += forward_flops(layer.base)
             continue
         kind = type(layer).__name__
         if kind not in ("Conv2D", "DepthwiseConv2D", "SeparableConv2D", "Dense"):
@@ -266,6 +279,7 @@ def measure(variant: str, names: list[str], target_s: float) -> list[dict]:
     import livro
 
     jit = variant.split("@")[0] in ("tensorflow+xla", "jax")
+    livro.fused_batch_norm()  # as the chapters with normalisation on images do (TensorFlow only)
     rows = []
     for w in WORKLOADS:
         if names and not any(n in w.name or n == w.chapter for n in names):
@@ -283,7 +297,8 @@ def measure(variant: str, names: list[str], target_s: float) -> list[dict]:
         predict = lambda xs, ys: model.predict(xs, batch_size=w.batch, verbose=0)  # noqa: E731
         if w.train:
             loss = keras.losses.CategoricalCrossentropy(from_logits=True) if w.logits else w.loss
-            model.compile(optimizer=w.optimizer, loss=loss, jit_compile=jit)
+            model.compile(optimizer=w.optimizer, loss=loss, jit_compile=jit,
+                          steps_per_execution=w.steps_per_execution)
             fit(x, y)
         else:
             model.compile(jit_compile=jit)

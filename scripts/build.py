@@ -18,6 +18,7 @@ Sphinx rebuilds only what changed.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import shutil
 import subprocess
@@ -72,6 +73,7 @@ def provenance_page() -> str:
     lines = ["# Proveniência das execuções", "",
              "Gerada por `scripts/build.py` a partir de `results/<capítulo>.json` "
              "(gravados por `make execute`) e dos gabaritos em `answers/`.", ""]
+    lines += regeneration_section()
     for chapter in book.chapters():
         results = book.read_results(chapter)
         lines += [f"## {chapter}", ""]
@@ -106,6 +108,36 @@ def provenance_page() -> str:
                              f"| {r.expected.replace('|', '/')} | {r.verdict} |")
             lines.append("")
     return "\n".join(lines + bench_section()) + "\n"
+
+
+def regeneration_span(provenances: list[dict]) -> tuple[float, float]:
+    """The executions' total seconds and the seconds from the first start to the last end.
+
+    `date` is when an execution ended; it started `wall_seconds` earlier. When `make execute`
+    ran every chapter at once, in lanes, the span is how long regenerating the book took."""
+    ends = [dt.datetime.fromisoformat(p["date"]) for p in provenances]
+    starts = [end - dt.timedelta(seconds=p["wall_seconds"]) for end, p in zip(ends, provenances)]
+    return sum(p["wall_seconds"] for p in provenances), (max(ends) - min(starts)).total_seconds()
+
+
+def regeneration_section() -> list[str]:
+    """When each committed full execution ran, for how long, and the book's total."""
+    provs = [r["provenance"] for ch in book.chapters()
+             if (r := book.read_results(ch)) and r["provenance"].get("profile") == "full"]
+    if not provs:
+        return []
+    hours = lambda s: f"{round(s / 60) // 60} h {round(s / 60) % 60:02d} min ({s:.0f} s)"  # noqa: E731
+    clock = lambda p, d=0: (dt.datetime.fromisoformat(p["date"])  # noqa: E731
+                            - dt.timedelta(seconds=d)).strftime("%Y-%m-%d %H:%M")
+    total, span = regeneration_span(provs)
+    lines = ["## Regeneração do livro", "",
+             "| capítulo | início (UTC) | fim (UTC) | tempo | núcleos usados |", "| --- | --- | --- | --- | --- |"]
+    lines += [f"| {p['chapter']} | {clock(p, p['wall_seconds'])} | {clock(p)} | {p['wall_seconds']:.0f} s "
+              f"| {p.get('cores_used', 'todos')} |" for p in provs]
+    return lines + ["", f"Soma dos tempos: {hours(total)}. Do primeiro início ao último fim: {hours(span)}. "
+                    "O `make execute` roda os capítulos em faixas paralelas, uma por núcleo, o mais longo "
+                    "primeiro; quando todos foram executados juntos, o segundo número é o tempo de "
+                    "regenerar o livro inteiro nesta máquina.", ""]
 
 
 def cores_text(prov: dict) -> str:

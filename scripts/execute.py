@@ -210,6 +210,7 @@ def run_lanes(chapters: list[str], jobs: int, options: list[str]) -> int:
     status = 0
     print(f"executing {len(queue)} chapters in {len(cores)} lanes (cores {cores}), in this order: {', '.join(queue)}",
           flush=True)
+    started = time.time()
     while queue or running:
         for core in cores:
             if core not in running and queue:
@@ -221,6 +222,7 @@ def run_lanes(chapters: list[str], jobs: int, options: list[str]) -> int:
             if proc.poll() is not None:
                 status = max(status, proc.returncode)
                 del running[core]
+    print(f"{len(chapters)} chapters in {len(cores)} lanes: {time.time() - started:.0f} s from first start to last end")
     return status
 
 

@@ -137,3 +137,14 @@ def test_one_core_variant_is_reported_as_two_lanes_with_their_total():
         chapters[w.chapter] += 900.0
     lanes = next(ln for ln in text.splitlines() if "faixas de 1 núcleo" in ln)
     assert f"**{bench.lanes_makespan(list(chapters.values()), 2) / 60:.1f}**" in lanes
+
+
+def test_regeneration_span_runs_from_the_first_start_to_the_last_end():
+    import build
+
+    provs = [dict(date="2026-01-01T02:00:00+00:00", wall_seconds=7200.0),  # 00:00 → 02:00
+             dict(date="2026-01-01T01:00:00+00:00", wall_seconds=1800.0),  # 00:30 → 01:00
+             dict(date="2026-01-01T01:50:00+00:00", wall_seconds=3000.0)]  # 01:00 → 01:50
+    assert build.regeneration_span(provs) == (12000.0, 7200.0)
+    page = build.provenance_page()
+    assert "## Regeneração do livro" in page and "Do primeiro início ao último fim" in page
