@@ -195,7 +195,8 @@ def fused_batch_norm() -> None:
     def call(self, inputs, training=None, mask=None):
         fusable = (training and self.trainable and mask is None and len(inputs.shape) == 4
                    and self.axis in (-1, 3) and inputs.dtype == tf.float32
-                   and not self.renorm and not self.synchronized)
+                   and not self.renorm and not self.synchronized
+                   and self.epsilon >= 1.001e-5)  # the fused kernel's smallest epsilon
         if not fusable:
             return keras_call(self, inputs, training=training, mask=mask)
         channels = self.moving_mean.shape
