@@ -12,7 +12,7 @@ chapters. This package only does bookkeeping:
 * ``shuffled_batches(x, y, batch_size)`` feeds ``fit`` batches in a new order
   every epoch on the TensorFlow backend, as the course's ``tf.keras`` did;
 * ``validation_batches(x, y, batch_size)`` gives ``fit`` the same validation
-  batches as arrays would, built once instead of at every epoch;
+  batches as arrays would, through a simpler, faster pipeline;
 * ``fused_batch_norm()`` trains ``BatchNormalization`` on images with
   TensorFlow's fused kernel, as the course's ``tf.keras`` did;
 * ``livro.data`` loads datasets and weights (see that module).
@@ -133,8 +133,9 @@ def validation_batches(x, y, batch_size: int):
 
     The same batches, in the same order, as ``validation_data=(x, y)`` with
     ``validation_batch_size=batch_size``, so the same numbers (tests/test_livro.py).
-    Given arrays, Keras 3 builds a new input pipeline for them at every epoch, with
-    tf.data's autotuner on; this one is built once, with the autotuner off.
+    Given arrays, Keras 3 runs them through its general pipeline (an index order
+    computed at every pass, then a gather per batch) with tf.data's autotuner on;
+    this one only slices the tensors in order, with the autotuner off.
     """
     import tensorflow as tf
 
