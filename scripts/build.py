@@ -110,13 +110,18 @@ def provenance_page() -> str:
     return "\n".join(lines + bench_section()) + "\n"
 
 
+def interval(prov: dict) -> tuple[dt.datetime, dt.datetime]:
+    """When an execution started and ended: `date` is its end, `wall_seconds` its length."""
+    end = dt.datetime.fromisoformat(prov["date"])
+    return end - dt.timedelta(seconds=prov["wall_seconds"]), end
+
+
 def regeneration_span(provenances: list[dict]) -> tuple[float, float]:
     """The executions' total seconds and the seconds from the first start to the last end.
 
-    `date` is when an execution ended; it started `wall_seconds` earlier. When `make execute`
-    ran every chapter at once, in lanes, the span is how long regenerating the book took."""
-    ends = [dt.datetime.fromisoformat(p["date"]) for p in provenances]
-    starts = [end - dt.timedelta(seconds=p["wall_seconds"]) for end, p in zip(ends, provenances)]
+    When `make execute` ran every chapter at once, in lanes, the span is how long
+    regenerating the book took."""
+    starts, ends = zip(*map(interval, provenances))
     return sum(p["wall_seconds"] for p in provenances), (max(ends) - min(starts)).total_seconds()
 
 
@@ -127,13 +132,13 @@ def regeneration_section() -> list[str]:
     if not provs:
         return []
     hours = lambda s: f"{round(s / 60) // 60} h {round(s / 60) % 60:02d} min ({s:.0f} s)"  # noqa: E731
-    clock = lambda p, d=0: (dt.datetime.fromisoformat(p["date"])  # noqa: E731
-                            - dt.timedelta(seconds=d)).strftime("%Y-%m-%d %H:%M")
     total, span = regeneration_span(provs)
     lines = ["## Regeneração do livro", "",
              "| capítulo | início (UTC) | fim (UTC) | tempo | núcleos usados |", "| --- | --- | --- | --- | --- |"]
-    lines += [f"| {p['chapter']} | {clock(p, p['wall_seconds'])} | {clock(p)} | {p['wall_seconds']:.0f} s "
-              f"| {p.get('cores_used', 'todos')} |" for p in provs]
+    for p in provs:
+        start, end = (t.strftime("%Y-%m-%d %H:%M") for t in interval(p))
+        lines.append(f"| {p['chapter']} | {start} | {end} | {p['wall_seconds']:.0f} s "
+                     f"| {p.get('cores_used', 'todos')} |")
     return lines + ["", f"Soma dos tempos: {hours(total)}. Do primeiro início ao último fim: {hours(span)}. "
                     "O `make execute` roda os capítulos em faixas paralelas, uma por núcleo, o mais longo "
                     "primeiro; quando todos foram executados juntos, o segundo número é o tempo de "

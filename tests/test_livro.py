@@ -335,7 +335,7 @@ def test_shuffled_batches_turn_off_the_autotuner_without_changing_the_order():
 
 
 def test_validation_batches_give_fit_the_same_numbers():
-    """livro.validation_batches (built once) and validation_data=(x, y) with the same
+    """livro.validation_batches (slices in order) and validation_data=(x, y) with the same
     validation_batch_size give the same losses, to the last bit, with one training step
     per call or several."""
     import keras
