@@ -54,9 +54,16 @@ def code_cells(nb) -> list:
     ]
 
 
+# Tags that change what an execution does (papermill's parameters, nbclient's error and
+# skip tags). Every other tag (hide-input, remove-cell, ...) only changes how the page shows
+# a cell, so adding one must not make a chapter stale.
+EXECUTION_TAGS = {"parameters", "raises-exception", "skip-execution"}
+
+
 def code_hash(nb) -> str:
-    """Hash of what an execution depends on: code cells and their tags, in order."""
-    parts = [(c.source, sorted(c.metadata.get("tags", []))) for c in code_cells(nb)]
+    """Hash of what an execution depends on: code cells and their execution tags, in order."""
+    parts = [(c.source, sorted(EXECUTION_TAGS & set(c.metadata.get("tags", []))))
+             for c in code_cells(nb)]
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
 
 

@@ -402,3 +402,15 @@ def test_fused_batch_norm_keeps_keras_mathematics(monkeypatch):
         np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-4 * np.abs(a).max(), err_msg=name)
     for name, a, b in zip(names, keras_flat, fused_flat):
         np.testing.assert_array_equal(b, a, err_msg=f"2-D input, {name}")
+
+
+def test_presentation_tags_do_not_change_the_code_hash():
+    """Hiding a cell (hide-input, remove-cell) changes the page, not the execution: the chapter
+    stays up to date; a tag papermill or nbclient acts on (parameters, skip-execution) does not."""
+    nb = book.read_source(book.chapters()[0])
+    before = book.code_hash(nb)
+    cell = book.code_cells(nb)[-1]
+    cell.metadata.setdefault("tags", []).extend(["hide-input", "remove-cell"])
+    assert book.code_hash(nb) == before
+    cell.metadata["tags"].append("skip-execution")
+    assert book.code_hash(nb) != before
