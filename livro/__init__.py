@@ -15,6 +15,9 @@ chapters. This package only does bookkeeping:
   batches as arrays would, through a simpler, faster pipeline;
 * ``fused_batch_norm()`` trains ``BatchNormalization`` on images with
   TensorFlow's fused kernel, as the course's ``tf.keras`` did;
+* ``treino(nome, funcao, *args)`` runs a training once: during ``make execute`` its result
+  is stored under ``results/treinos/`` and loaded while nothing it depends on changes
+  (see ``livro/cache.py``);
 * ``livro.data`` loads datasets and weights (see that module).
 """
 from __future__ import annotations
@@ -224,3 +227,6 @@ def record_no_data(dataset: str, sentence: str) -> None:
     """Record that ``dataset`` was missing, so its checks report ``no-data``."""
     update_results("no_data", dataset, sentence)
     print(sentence)
+
+
+from livro.cache import treino  # noqa: E402  (the training cache; see livro/cache.py)

@@ -86,6 +86,11 @@ def staleness(chapter: str) -> str | None:
             f"{where} is stale: its code changed after its last execution "
             f"({prov.get('date')}); run: make execute CHAPTER={chapter}"
         )
+    from livro import cache
+
+    trainings = cache.stale_trainings(chapter, results, RESULTS)
+    if trainings:
+        return f"{where} is stale: {trainings[0]}; run: make execute CHAPTER={chapter}"
     return None
 
 

@@ -35,7 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from livro import book  # noqa: E402
+from livro import book, cache  # noqa: E402
 
 PACKAGES = ["keras", "tensorflow-cpu", "tensorflow", "jax", "numpy", "scikit-learn",
             "matplotlib", "papermill", "jupytext", "myst-nb", "jupyter-book"]
@@ -102,6 +102,8 @@ def up_to_date(chapter: str, code_sha256: str, backend: str = "tensorflow") -> b
         return False
     if prov.get("backend") != backend:
         return False
+    if cache.stale_trainings(chapter, results, book.RESULTS):  # a stored training it used changed
+        return False
     from livro import data
 
     folder = data.data_dir()
@@ -141,6 +143,7 @@ def execute(chapter: str, profile: str, out: Path | None, force: bool = True) ->
     os.environ["LIVRO_RESULTS"] = str(results)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     backend = os.environ["KERAS_BACKEND"] = keras_backend(nb)
+    os.environ.update(training_environment(chapter, results_target.parent, force))
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
     print(f"[{chapter}] executing with PROFILE={profile}, Keras backend {backend} …", flush=True)
     start = time.time()
@@ -188,8 +191,20 @@ def execute(chapter: str, profile: str, out: Path | None, force: bool = True) ->
     tmp_nb.replace(nb_target)
     tmp_res.replace(results_target)
     shutil.rmtree(work, ignore_errors=True)
-    print(f"[{chapter}] done in {wall:.0f} s → {nb_target}")
+    print(f"[{chapter}] done in {wall:.0f} s → {nb_target}; trainings: {cache.summary(data)}")
     return 0
+
+
+def training_environment(chapter: str, results_dir: Path, force: bool) -> dict:
+    """The kernel's settings for livro.treino: the chapter's cache folder, a run id that makes
+    --force train everything again, and the thread count the frameworks compute with (the
+    cores this execution may use; part of every training's key)."""
+    cores = str(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count())
+    env = {cache.CACHE_ENV: str(cache.folder(chapter, results_dir)),
+           "TF_NUM_INTRAOP_THREADS": cores, "TF_NUM_INTEROP_THREADS": cores, "OMP_NUM_THREADS": cores}
+    if force:
+        env[cache.RUN_ENV] = os.environ.get(cache.RUN_ENV) or f"{time.time_ns()}-{os.getpid()}"
+    return env
 
 
 def longest_first(chapters: list[str]) -> list[str]:
@@ -237,6 +252,8 @@ def main(argv=None) -> int:
                              "one chapter at a time on every core)")
     args = parser.parse_args(argv)
     chapters = args.chapters or book.chapters()
+    if args.force:  # one run id for every lane and helper process: what this run trained counts
+        os.environ.setdefault(cache.RUN_ENV, f"{time.time_ns()}-{os.getpid()}")
     jobs = min(args.jobs, len(os.sched_getaffinity(0)), len(chapters))
     if jobs > 1:
         options = ["--profile", args.profile, *(["--out", str(args.out)] if args.out else []),
