@@ -105,9 +105,17 @@ def provenance_page() -> str:
             for r in rows:
                 value = f"{r.value:.4g}" if isinstance(r.value, float) else ("—" if r.value is None else r.value)
                 lines.append(f"| {r.exercise} | {r.label} | {value} | {r.documented if r.documented is not None else '—'} "
-                             f"| {r.expected.replace('|', '/')} | {r.verdict} |")
+                             f"| {r.expected.replace('|', '/')} | {verdict_text(r)} |")
             lines.append("")
     return "\n".join(lines + bench_section()) + "\n"
+
+
+def verdict_text(row: book.Row) -> str:
+    """A row's verdict; a deviation also names the value it was registered with and its tolerance."""
+    if row.verdict != "deviation":
+        return row.verdict
+    registered = f"{row.registered:.4g}" if isinstance(row.registered, float) else row.registered
+    return f"deviation (registrado: {registered}; tolerância: {row.tolerance})"
 
 
 def interval(prov: dict) -> tuple[dt.datetime, dt.datetime]:

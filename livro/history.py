@@ -1,0 +1,71 @@
+"""What the book's own earlier full executions gave for each checked stochastic quantity.
+
+    results/history.json   written by ``scripts/history.py`` from the git history of results/
+
+An entry per chapter lists its recorded full executions (one per provenance date, oldest
+first) with the value of every answer-key quantity that is not ``deterministic``. The
+chapters' prose shows the spread through MyST substitutions (``{{ hist_<key> }}``) that
+``scripts/build.py`` fills from this file, so no earlier value is ever typed.
+"""
+from __future__ import annotations
+
+import json
+
+from livro import book
+
+HISTORY = book.RESULTS / "history.json"
+
+
+def read_history() -> dict:
+    return json.loads(HISTORY.read_text()) if HISTORY.exists() else {}
+
+
+def values(chapter: str, key: str, history: dict | None = None) -> list[tuple[dict, object]]:
+    """(execution, value) for each recorded execution of ``chapter`` that recorded ``key``."""
+    history = read_history() if history is None else history
+    return [(e, e["values"][key]) for e in history.get(chapter, []) if e["values"].get(key) is not None]
+
+
+def same_code_change(chapter: str, key: str, history: dict | None = None) -> float:
+    """The largest change of a numeric quantity between two executions of the same chapter code."""
+    by_code: dict[str, list[float]] = {}
+    for execution, value in values(chapter, key, history):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            by_code.setdefault(execution["code_sha256"], []).append(value)
+    return max((max(v) - min(v) for v in by_code.values()), default=0.0)
+
+
+def number(value: float, digits: int) -> str:
+    """A value as the chapters write it: decimal comma."""
+    return f"{value:.{digits}f}".replace(".", ",")
+
+
+def digits_for(values: list) -> int:
+    """Decimals the chapters use: none for counts, 2 for percentages, 4 for fractions."""
+    if all(isinstance(v, int) for v in values):
+        return 0
+    return 2 if max(abs(v) for v in values) >= 2 else 4
+
+
+def sentence(chapter: str, key: str, history: dict | None = None) -> str:
+    """One Portuguese phrase: how the book's recorded executions of ``key`` varied."""
+    found = values(chapter, key, history)
+    numeric = [v for _, v in found if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    if len(found) < 2:
+        return "nenhuma execução anterior registrada"
+    if numeric and len(numeric) == len(found):
+        lo, hi, digits = min(numeric), max(numeric), digits_for(numeric)
+        if lo == hi:
+            return f"o mesmo valor nas {len(found)} execuções registradas"
+        return f"de {number(lo, digits)} a {number(hi, digits)} nas {len(found)} execuções registradas"
+    distinct = {json.dumps(v, sort_keys=True) for _, v in found}
+    if len(distinct) == 1:
+        return f"o mesmo resultado nas {len(found)} execuções registradas"
+    return f"{len(distinct)} resultados diferentes nas {len(found)} execuções registradas"
+
+
+def substitutions(chapter: str, history: dict | None = None) -> dict[str, str]:
+    """``hist_<key>`` → the spread phrase, for every quantity recorded in the history."""
+    history = read_history() if history is None else history
+    keys = {k for e in history.get(chapter, []) for k in e["values"]}
+    return {f"hist_{k}": sentence(chapter, k, history=history) for k in sorted(keys)}
