@@ -4,8 +4,9 @@
 
 An entry per chapter lists its recorded full executions (one per provenance date, oldest
 first) with the value of every answer-key quantity that is not ``deterministic``. The
-chapters' prose shows the spread through MyST substitutions (``{{ hist_<key> }}``) that
-``scripts/build.py`` fills from this file, so no earlier value is ever typed.
+chapters' prose shows the spread through MyST substitutions (``{{ hist_<key> }}``, see
+``livro/substitutions.py``) that ``scripts/build.py`` fills from this file, so no earlier
+value is ever typed.
 """
 from __future__ import annotations
 
@@ -36,8 +37,8 @@ def same_code_change(chapter: str, key: str, history: dict | None = None) -> flo
 
 
 def number(value: float, digits: int) -> str:
-    """A value as the chapters write it: decimal comma."""
-    return f"{value:.{digits}f}".replace(".", ",")
+    """A value as the glued values beside it are written (decimal point)."""
+    return f"{value:.{digits}f}"
 
 
 def digits_for(values: list) -> int:
@@ -56,16 +57,9 @@ def sentence(chapter: str, key: str, history: dict | None = None) -> str:
     if numeric and len(numeric) == len(found):
         lo, hi, digits = min(numeric), max(numeric), digits_for(numeric)
         if lo == hi:
-            return f"o mesmo valor nas {len(found)} execuções registradas"
-        return f"de {number(lo, digits)} a {number(hi, digits)} nas {len(found)} execuções registradas"
+            return f"o mesmo valor ({len(found)} execuções)"
+        return f"de {number(lo, digits)} a {number(hi, digits)} ({len(found)} execuções)"
     distinct = {json.dumps(v, sort_keys=True) for _, v in found}
     if len(distinct) == 1:
-        return f"o mesmo resultado nas {len(found)} execuções registradas"
-    return f"{len(distinct)} resultados diferentes nas {len(found)} execuções registradas"
-
-
-def substitutions(chapter: str, history: dict | None = None) -> dict[str, str]:
-    """``hist_<key>`` → the spread phrase, for every quantity recorded in the history."""
-    history = read_history() if history is None else history
-    keys = {k for e in history.get(chapter, []) for k in e["values"]}
-    return {f"hist_{k}": sentence(chapter, k, history=history) for k in sorted(keys)}
+        return f"o mesmo resultado ({len(found)} execuções)"
+    return f"{len(distinct)} resultados diferentes ({len(found)} execuções)"

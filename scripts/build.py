@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from livro import book  # noqa: E402
+from livro.substitutions import substitutions  # noqa: E402
 
 
 def write_if_changed(path: Path, content: bytes, wanted: set) -> None:
@@ -202,6 +203,8 @@ def assemble(src: Path, conf: dict) -> list[str]:
             write_if_changed(src / "book" / source.name, source.read_bytes(), wanted)
             continue
         nb, _ = book.merged_notebook(chapter)
+        # sentences built from recorded data ({{ faixas }}, {{ hist_<key> }}): livro/substitutions.py
+        nb.metadata.setdefault("myst", {}).setdefault("substitutions", {}).update(substitutions(chapter))
         if conf["sphinx"]["config"].get("hide_solutions"):
             # student edition: code cells tagged hide-input hold solution code; drop them whole
             for cell in nb.cells:
