@@ -57,9 +57,9 @@ def sentence(chapter: str, key: str, history: dict | None = None) -> str:
     if numeric and len(numeric) == len(found):
         lo, hi, digits = min(numeric), max(numeric), digits_for(numeric)
         if lo == hi:
-            return f"o mesmo valor ({len(found)} execuções)"
+            return f"sempre igual ({len(found)} execuções)"
         return f"de {number(lo, digits)} a {number(hi, digits)} ({len(found)} execuções)"
     distinct = {json.dumps(v, sort_keys=True) for _, v in found}
     if len(distinct) == 1:
-        return f"o mesmo resultado ({len(found)} execuções)"
-    return f"{len(distinct)} resultados diferentes ({len(found)} execuções)"
+        return f"sempre igual ({len(found)} execuções)"
+    return f"variou entre {len(distinct)} resultados ({len(found)} execuções)"

@@ -107,8 +107,8 @@ def test_history_sentences():
         {"date": "3", "code_sha256": "b", "values": {"acc": 0.6, "n": 2, "best": [4, 16]}},
     ]}
     assert history.sentence("ch", "acc", runs) == "de 0.5000 a 0.6000 (3 execuções)"
-    assert history.sentence("ch", "n", runs) == "o mesmo valor (3 execuções)"
-    assert history.sentence("ch", "best", runs) == "2 resultados diferentes (3 execuções)"
+    assert history.sentence("ch", "n", runs) == "sempre igual (3 execuções)"
+    assert history.sentence("ch", "best", runs) == "variou entre 2 resultados (3 execuções)"
     assert history.sentence("ch", "missing", runs) == "nenhuma execução anterior registrada"
     assert history.same_code_change("ch", "acc", runs) == pytest.approx(0.03)
 
