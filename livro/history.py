@@ -48,18 +48,42 @@ def digits_for(values: list) -> int:
     return 2 if max(abs(v) for v in values) >= 2 else 4
 
 
+def spread(found: list[tuple[dict, object]]) -> str:
+    """How the recorded values varied: "de 0.8306 a 0.8442", "sempre igual", "variou entre 2 resultados"."""
+    numeric = [v for _, v in found if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    if numeric and len(numeric) == len(found):
+        lo, hi, digits = min(numeric), max(numeric), digits_for(numeric)
+        return "sempre igual" if lo == hi else f"de {number(lo, digits)} a {number(hi, digits)}"
+    distinct = {json.dumps(v, sort_keys=True) for _, v in found}
+    return "sempre igual" if len(distinct) == 1 else f"variou entre {len(distinct)} resultados"
+
+
 def sentence(chapter: str, key: str, history: dict | None = None) -> str:
     """One Portuguese phrase: how the book's recorded executions of ``key`` varied."""
     found = values(chapter, key, history)
-    numeric = [v for _, v in found if isinstance(v, (int, float)) and not isinstance(v, bool)]
     if len(found) < 2:
         return "nenhuma execução anterior registrada"
-    if numeric and len(numeric) == len(found):
-        lo, hi, digits = min(numeric), max(numeric), digits_for(numeric)
-        if lo == hi:
-            return f"sempre igual ({len(found)} execuções)"
-        return f"de {number(lo, digits)} a {number(hi, digits)} ({len(found)} execuções)"
-    distinct = {json.dumps(v, sort_keys=True) for _, v in found}
-    if len(distinct) == 1:
-        return f"sempre igual ({len(found)} execuções)"
-    return f"variou entre {len(distinct)} resultados ({len(found)} execuções)"
+    return f"{spread(found)} ({len(found)} execuções)"
+
+
+def section() -> list[str]:
+    """The provenance page's table: each checked stochastic quantity across the recorded executions."""
+    recorded = read_history()
+    lines = ["## Variação entre execuções", "",
+             "Cada grandeza conferida que vem de um treino estocástico, nas execuções completas do "
+             "livro guardadas no repositório (`results/history.json`, gerado por "
+             "`scripts/history.py` a partir do histórico de `results/`). A última coluna é a maior "
+             "mudança entre duas execuções do mesmo código do capítulo.", "",
+             "| capítulo | grandeza | execuções | variação | maior mudança com o mesmo código |",
+             "| --- | --- | --- | --- | --- |"]
+    for chapter, runs in recorded.items():
+        keys = sorted({k for run in runs for k in run["values"]}, key=lambda k: (k.split("_")[0], k))
+        for key in keys:
+            found = values(chapter, key, recorded)
+            if len(found) < 2:
+                continue
+            numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for _, v in found)
+            change = same_code_change(chapter, key, recorded)
+            change_text = f"{change:.3g}" if numeric else "—"
+            lines.append(f"| {chapter} | `{key}` | {len(found)} | {spread(found)} | {change_text} |")
+    return lines + [""]

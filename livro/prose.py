@@ -6,19 +6,22 @@ A number may appear in a chapter's Markdown only as
   ``{{ hist_key }}``) that ``scripts/build.py`` fills from recorded data
   (``livro/substitutions.py``), code, or math (formulas);
 * part of an exercise statement (an ``{exercise}`` block restates the course's question);
-* a documented value, in a sentence labelled as such: it says *documentad(o/a)*,
-  *material (original)*, *curso*, *enunciado* or, in the case study, *relatório* or
-  *equipe* (the students' report is that chapter's course material); a table row counts as
-  labelled when its header does. Such a sentence must not also type a value of the book;
-* a reference (Exercício 7, Ex. 7, treino 10, seção 2, 10.ª época, the first column of a
-  table of exercises), a name (CIFAR-10, MobileNetV2, L2, Conv2D), a shape or kernel size
-  (3×3, 32 × 32), a list number;
+* a documented value, labelled: the label is *documentad(o/a)*, *material*, *curso*,
+  *enunciado*, *gabarito* or, in the case study, *relatório* or *equipe*. A sentence that
+  states no value of the book (no glue, no substitution, no *livro*, *regenerado*, *nesta
+  execução*, *obtido*) is labelled as a whole; otherwise the label covers the parenthesis it
+  stands in and the words after it up to the end of the clause (``documentado: 0,3890``).
+  A table cell is labelled by its column's header, a list item by the sentence that opens
+  the list;
+* a reference (Exercício 7, Ex. 7, treino 10, lote 256, stride 2, 10.ª época, the first
+  column of a table of exercises), a name (CIFAR-10, MobileNetV2, L2, Conv2D), a shape or
+  kernel size (3×3, 32 × 32), a list number;
 * a number of the chapter's allow-list, ``ALLOWED``: settings and facts that the course fixes
   and no execution changes (epochs, batch sizes, data sizes, layer widths), each named.
 
 ``typed_numbers`` returns every other number with its sentence; tests/test_prose_numbers.py
-fails on any. A sentence the scanner cannot see (a number written in words, "cerca de três
-vezes") is the author's responsibility: the same rule applies.
+fails on any, and on an allow-list entry no sentence needs. A number written in words
+("cerca de três vezes") is out of the scanner's sight: the same rule applies to it.
 """
 from __future__ import annotations
 
@@ -100,13 +103,10 @@ REFERENCE = re.compile(
 BOOK = re.compile(r"\{glue|\{\{|\blivro\b|regenerad|nesta execução|desta execução|esta execução|obtid", re.I)
 NUMBER = re.compile(r"\d+(?:[ \u00a0]\d{3})*(?:[.,]\d+)?")
 MATH = re.compile(r"\$\$.*?\$\$|\$[^$]*\$", re.S)
-_STRIP = [
-    re.compile(r"\{glue(?::\w+)?\}`[^`]*`"),        # glue roles
-    re.compile(r"\{\{[^}]*\}\}"),                    # substitutions
-    re.compile(r"\{\w+\}`[^`]*`"),                   # other roles ({ref}, {doc}, ...)
-    re.compile(r"``[^`]*``|`[^`]*`"),                # inline code
-    re.compile(r"\]\([^)]*\)"),                      # link targets
-]
+# Recorded values (glue roles, substitutions): blanked to "{glue" + spaces, so that BOOK still
+# sees them; roles, inline code and link targets: blanked. Lengths are kept (spans are positions).
+_RECORDED = re.compile(r"\{glue(?::\w+)?\}`[^`]*`|\{\{[^}]*\}\}")
+_NOT_PROSE = re.compile(r"\{\w+\}`[^`]*`|``[^`]*``|`[^`]*`|\]\([^)]*\)")
 _FENCE = re.compile(r"^(`{3,}|:{3,})\s*(?:\{([\w-]+)\})?")
 _SKIPPED_BLOCKS = {"code-cell", "exercise", "math", "code", "raw"}
 _CLAUSE_END = re.compile(r"[);—]|\.\s")
@@ -219,9 +219,8 @@ def typed_numbers(chapter: str, text: str, used: set | None = None) -> list[tupl
             continue  # a list item under a sentence that labels its values as documented
         else:
             bare = sentence
-        for pattern in _STRIP:  # keep the length: spans below refer to positions
-            bare = pattern.sub(lambda m: " " * len(m.group()) if pattern is not _STRIP[0]
-                               and pattern is not _STRIP[1] else "{glue" + " " * (len(m.group()) - 5), bare)
+        bare = _RECORDED.sub(lambda m: "{glue".ljust(len(m.group())), bare)
+        bare = _NOT_PROSE.sub(lambda m: " " * len(m.group()), bare)
         bare = REFERENCE.sub(lambda m: " " * len(m.group()), bare)
         spans = _documented_spans(bare)
         for match in NUMBER.finditer(bare):

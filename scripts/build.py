@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from livro import book  # noqa: E402
+from livro import history  # noqa: E402
 from livro.substitutions import substitutions  # noqa: E402
 
 
@@ -108,7 +109,7 @@ def provenance_page() -> str:
                 lines.append(f"| {r.exercise} | {r.label} | {value} | {r.documented if r.documented is not None else '—'} "
                              f"| {r.expected.replace('|', '/')} | {verdict_text(r)} |")
             lines.append("")
-    return "\n".join(lines + bench_section()) + "\n"
+    return "\n".join(lines + history.section() + bench_section()) + "\n"
 
 
 def verdict_text(row: book.Row) -> str:

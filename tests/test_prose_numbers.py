@@ -119,3 +119,15 @@ def test_verdict_summary():
         "todas as 2 grandezas conferidas ficaram dentro das faixas")
     assert substitutions.summary([row("inside"), row("deviation")]) == (
         "1 das 2 grandezas conferidas ficaram dentro das faixas e 1 fora delas, registradas como desvios")
+
+
+def test_history_table_on_the_provenance_page(monkeypatch):
+    runs = {"ch": [
+        {"date": "1", "code_sha256": "a", "values": {"acc": 0.5, "best": [4, 8]}},
+        {"date": "2", "code_sha256": "a", "values": {"acc": 0.53, "best": [4, 16]}},
+        {"date": "3", "code_sha256": "b", "values": {"acc": 0.6}},
+    ]}
+    monkeypatch.setattr(history, "read_history", lambda: runs)
+    rows = [line for line in history.section() if line.startswith("| ch |")]
+    assert rows == ["| ch | `acc` | 3 | de 0.5000 a 0.6000 | 0.03 |",
+                    "| ch | `best` | 2 | variou entre 2 resultados | — |"]
