@@ -4,7 +4,7 @@
     executed/<chapter>.ipynb   its last full execution (papermill), committed
     results/<chapter>.json     recorded numbers + provenance of that execution
     answers/<chapter>.yml      answer key: options, documented values and ranges
-    answers/deviations.yml     faithful results that fall outside a documented range
+    answers/deviations.yml     faithful results outside a documented range: why, value, tolerance
 
 ``scripts/execute.py`` writes the executed notebook and results;
 ``scripts/answers.py`` compares results with the answer key;
@@ -108,6 +108,8 @@ class Row:
     expected: str
     verdict: str  # inside | deviation | outside | no-data | missing
     note: str = ""
+    registered: object = None  # a deviation's registered value (answers/deviations.yml)
+    tolerance: float | None = None  # how much further from the band it may move
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -117,9 +119,43 @@ def read_spec(chapter: str) -> dict:
     return yaml.safe_load((ANSWERS / f"{chapter}.yml").read_text())
 
 
-def read_deviations() -> dict:
-    path = ANSWERS / "deviations.yml"
-    return (yaml.safe_load(path.read_text()) or {}) if path.exists() else {}
+# A deviation: a faithful result outside its documented band, registered with the value it
+# had and how much further from the band a later execution may move before a test fails.
+DEVIATION_SCHEMA = {
+    "type": "object",
+    "propertyNames": {"pattern": r"^\w+\.\w+$"},
+    "additionalProperties": {
+        "type": "object",
+        "required": ["reason", "value", "tolerance"],
+        "additionalProperties": False,
+        "properties": {
+            "reason": {"type": "string", "minLength": 20},
+            "value": {"type": ["number", "string", "boolean", "array"]},
+            "tolerance": {"type": "number", "minimum": 0},
+        },
+    },
+}
+
+
+class DeviationsError(ValueError):
+    """answers/deviations.yml is not in the format DEVIATION_SCHEMA describes."""
+
+
+def read_deviations(path: Path | None = None) -> dict:
+    """``{"chapter.key": {"reason", "value", "tolerance"}}``, validated against DEVIATION_SCHEMA."""
+    import jsonschema
+
+    path = path or ANSWERS / "deviations.yml"
+    if not path.exists():
+        return {}
+    data = yaml.safe_load(path.read_text()) or {}
+    errors = sorted(jsonschema.Draft202012Validator(DEVIATION_SCHEMA).iter_errors(data),
+                    key=lambda e: list(map(str, e.absolute_path)))
+    if errors:
+        where = "/".join(map(str, errors[0].absolute_path)) or "top level"
+        raise DeviationsError(f"{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}: "
+                              f"{where}: {errors[0].message} (each entry needs reason, value and tolerance)")
+    return data
 
 
 def quantities(spec: dict):
@@ -147,6 +183,46 @@ def holds(q: dict, value) -> bool:
     return value == expect
 
 
+def distance(q: dict, value) -> float | None:
+    """How far a numeric ``value`` lies from quantity ``q``'s band (0 inside); None if not numeric."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+        return None
+    if "range" in q:
+        lo, hi = q["range"]
+        return max(lo - value, value - hi, 0.0)
+    expect = q["expect"]
+    if isinstance(expect, bool) or not isinstance(expect, (int, float)):
+        return None
+    return abs(value - expect)
+
+
+def same(a, b) -> bool:
+    """Equal values; lists compare as sets (as the answer key's ``expect`` does)."""
+    if isinstance(a, list) and isinstance(b, list):
+        return sorted(map(str, a)) == sorted(map(str, b))
+    return a == b
+
+
+def judge_deviation(q: dict, value, deviation: dict, dev_key: str) -> tuple[str, str]:
+    """(verdict, note) for a value outside its band that answers/deviations.yml registers.
+
+    A numeric value may move closer to the band, or at most ``tolerance`` further from it than
+    the registered value; any other value (a letter, a set, a flag) must equal the registered one.
+    """
+    registered, tolerance = deviation["value"], deviation["tolerance"]
+    now, then = distance(q, value), distance(q, registered)
+    if now is None or then is None:
+        if same(value, registered):
+            return "deviation", deviation["reason"]
+        return "outside", (f"the value changed from {registered}, registered in answers/deviations.yml, "
+                           f"to {value}: examine the new result and register it again under {dev_key}")
+    if now > then + tolerance:
+        return "outside", (f"{value:.6g} lies {now:.4g} from the documented {expected_text(q)}, further than the "
+                           f"registered {registered} ({then:.4g}) plus its tolerance {tolerance} "
+                           f"(answers/deviations.yml, {dev_key})")
+    return "deviation", deviation["reason"]
+
+
 def check(chapter: str, results: dict | None = None, deviations: dict | None = None) -> list[Row]:
     """One row per checkable quantity of a chapter, from its recorded results."""
     spec = read_spec(chapter)
@@ -162,6 +238,7 @@ def check(chapter: str, results: dict | None = None, deviations: dict | None = N
         dev_key = f"{chapter}.{key}"
         value = values.get(key)
         note = ""
+        deviation = deviations.get(dev_key)
         if key not in values:
             needs = q.get("needs_data")
             verdict = "no-data" if needs and needs in no_data else "missing"
@@ -169,17 +246,17 @@ def check(chapter: str, results: dict | None = None, deviations: dict | None = N
                 note = f"{needs} is not in the data directory"
         elif holds(q, value):
             verdict = "inside"
-            if dev_key in deviations:
+            if deviation is not None:
                 verdict = "outside"
                 note = f"registered as a deviation in answers/deviations.yml but now inside: remove {dev_key}"
-        elif dev_key in deviations:
-            verdict = "deviation"
-            note = deviations[dev_key]
+        elif deviation is not None:
+            verdict, note = judge_deviation(q, value, deviation, dev_key)
         else:
             verdict = "outside"
         rows.append(
             Row(chapter, ex_name, key, q.get("label", key), value, q.get("documented"),
-                expected_text(q), verdict, note)
+                expected_text(q), verdict, note,
+                *((deviation["value"], deviation["tolerance"]) if deviation is not None else ()))
         )
     return rows
 

@@ -4,7 +4,8 @@
 
 Prints one row per quantity (chapter, exercise, quantity, regenerated value,
 documented range, verdict) and writes them to _build/answers.json. Trains nothing.
-Exit status 1 when a quantity is outside its range without a registered deviation.
+Exit status 1 when a quantity is outside its range without a registered deviation, or
+when a registered deviation moved back inside, further than its tolerance, or changed.
 """
 from __future__ import annotations
 
@@ -35,8 +36,11 @@ def main(argv=None) -> int:
     for line in table:
         print("  ".join(cell.ljust(width) for cell, width in zip(line, widths)))
     for r in rows:
-        if r.verdict in ("deviation", "no-data"):
-            print(f"  {r.verdict}: {r.chapter} {r.quantity}: {r.note}")
+        if r.verdict == "deviation":
+            print(f"  deviation: {r.chapter} {r.quantity} (registered {short(r.registered)}, "
+                  f"tolerance {r.tolerance}): {r.note}")
+        elif r.verdict == "no-data":
+            print(f"  no-data: {r.chapter} {r.quantity}: {r.note}")
     out = ROOT / "_build" / "answers.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps([r.as_dict() for r in rows], indent=1, ensure_ascii=False))

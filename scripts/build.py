@@ -31,6 +31,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from livro import book  # noqa: E402
+from livro import history  # noqa: E402
+from livro.substitutions import substitutions  # noqa: E402
 
 
 def write_if_changed(path: Path, content: bytes, wanted: set) -> None:
@@ -105,9 +107,17 @@ def provenance_page() -> str:
             for r in rows:
                 value = f"{r.value:.4g}" if isinstance(r.value, float) else ("—" if r.value is None else r.value)
                 lines.append(f"| {r.exercise} | {r.label} | {value} | {r.documented if r.documented is not None else '—'} "
-                             f"| {r.expected.replace('|', '/')} | {r.verdict} |")
+                             f"| {r.expected.replace('|', '/')} | {verdict_text(r)} |")
             lines.append("")
-    return "\n".join(lines + bench_section()) + "\n"
+    return "\n".join(lines + history.section() + bench_section()) + "\n"
+
+
+def verdict_text(row: book.Row) -> str:
+    """A row's verdict; a deviation also names the value it was registered with and its tolerance."""
+    if row.verdict != "deviation":
+        return row.verdict
+    registered = f"{row.registered:.4g}" if isinstance(row.registered, float) else row.registered
+    return f"deviation (registrado: {registered}; tolerância: {row.tolerance})"
 
 
 def interval(prov: dict) -> tuple[dt.datetime, dt.datetime]:
@@ -194,6 +204,8 @@ def assemble(src: Path, conf: dict) -> list[str]:
             write_if_changed(src / "book" / source.name, source.read_bytes(), wanted)
             continue
         nb, _ = book.merged_notebook(chapter)
+        # sentences built from recorded data ({{ faixas }}, {{ hist_<key> }}): livro/substitutions.py
+        nb.metadata.setdefault("myst", {}).setdefault("substitutions", {}).update(substitutions(chapter))
         if conf["sphinx"]["config"].get("hide_solutions"):
             # student edition: code cells tagged hide-input hold solution code; drop them whole
             for cell in nb.cells:

@@ -63,3 +63,18 @@ def test_solutions_are_hidden_until_opened(built, chapter):
     assert len(solutions) == solved, f"{chapter}: {solved} solutions in the source, {len(solutions)} in the page"
     assert solutions or not with_letters, f"{chapter}: answer letters in its key but no solutions in the page"
     assert all("dropdown" in cls for cls in solutions), f"{chapter}: a solution is not a dropdown"
+
+
+@pytest.mark.parametrize("chapter", book.chapters())
+def test_substitutions_are_filled(built, chapter):
+    """The phrases scripts/build.py writes from recorded data ({{ faixas }}, {{ hist_<key> }})
+    appear as text, not as their names."""
+    from livro.substitutions import substitutions
+
+    text, _ = page_text(built / "book" / f"{chapter}.html")
+    source = (book.BOOK / f"{chapter}.md").read_text()
+    names = set(re.findall(r"\{\{\s*(\w+)\s*\}\}", source))
+    assert "{{" not in text, f"_build/html/book/{chapter}.html shows an unfilled substitution"
+    phrases = substitutions(chapter)
+    missing = sorted(n for n in names if " ".join(phrases[n].split()) not in " ".join(text.split()))
+    assert not missing, f"_build/html/book/{chapter}.html lacks the phrases of {missing}"

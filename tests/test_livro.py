@@ -116,11 +116,52 @@ def test_verdicts(key):
     assert verdicts(inside) == {"acc": "inside", "best": "inside", "c100": "no-data"}
     outside = {"values": {"acc": 0.95, "best": [4, 8], "c100": 0.5}}
     assert verdicts(outside) == {"acc": "outside", "best": "outside", "c100": "inside"}
-    assert verdicts(outside, {"ch.acc": "why"})["acc"] == "deviation"
+    assert verdicts(outside, {"ch.acc": dev(0.95)})["acc"] == "deviation"
     assert verdicts({"values": {}})["acc"] == "missing"
     # a registered deviation that is now inside must be noticed
-    assert verdicts(inside, {"ch.acc": "why"})["acc"] == "outside"
+    assert verdicts(inside, {"ch.acc": dev(0.95)})["acc"] == "outside"
     assert verdicts({"values": {"acc": float("nan")}})["acc"] == "outside"
+
+
+def dev(value, tolerance=0.0):
+    return {"reason": "uma razão registrada, em palavras", "value": value, "tolerance": tolerance}
+
+
+def test_deviations_are_strict(key):
+    """A registered deviation may come closer to its band or move at most its tolerance further
+    away; a set or letter must stay what was registered; every other case fails by name."""
+    def verdict(value, deviation, quantity="acc"):
+        rows = book.check("ch", {"values": {"acc": 0.8, "best": [4, 16], quantity: value}},
+                          {f"ch.{quantity}": deviation})
+        return next(r for r in rows if r.quantity == quantity)
+
+    assert verdict(0.95, dev(0.95)).verdict == "deviation"            # same value
+    assert verdict(0.92, dev(0.95)).verdict == "deviation"            # closer to [0.7, 0.9]
+    assert verdict(0.97, dev(0.95, 0.03)).verdict == "deviation"      # further, within tolerance
+    assert verdict(0.65, dev(0.95, 0.03)).verdict == "deviation"      # below, as far as 0.95 plus tolerance
+    worse = verdict(0.99, dev(0.95, 0.03))
+    assert worse.verdict == "outside" and "ch.acc" in worse.note and "tolerance 0.03" in worse.note
+    assert verdict(0.55, dev(0.95, 0.03)).verdict == "outside"        # further on the other side
+    assert verdict([8, 4], dev([4, 8]), "best").verdict == "deviation"  # sets: order does not matter
+    changed = verdict([4, 2], dev([4, 8]), "best")
+    assert changed.verdict == "outside" and "ch.best" in book.problem(changed)
+    row = verdict(0.97, dev(0.95, 0.03))
+    assert (row.registered, row.tolerance) == (0.95, 0.03)
+
+
+def test_deviations_file_format_is_validated(tmp_path):
+    path = tmp_path / "deviations.yml"
+    path.write_text('ch.acc: {reason: "uma razão registrada, em palavras", value: 0.95, tolerance: 0.01}\n')
+    assert book.read_deviations(path)["ch.acc"]["tolerance"] == 0.01
+    for bad, says in [('ch.acc: "só a razão, como antes era o formato"\n', "ch.acc"),
+                      ('ch.acc: {reason: "uma razão registrada, em palavras", value: 0.95}\n', "tolerance"),
+                      ('ch.acc: {reason: "uma razão registrada, em palavras", value: 0.95, tolerance: -1}\n',
+                       "tolerance"),
+                      ('acc: {reason: "uma razão registrada, em palavras", value: 0.95, tolerance: 0}\n', "acc")]:
+        path.write_text(bad)
+        with pytest.raises(book.DeviationsError, match=says) as error:
+            book.read_deviations(path)
+        assert "deviations.yml" in str(error.value)
 
 
 def test_problem_sentence_names_what_and_where(key):
