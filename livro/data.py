@@ -229,7 +229,8 @@ def _read(name: str):
                 f"{expected[:12]}…); copie-o de novo do espelho de dados."
             )
         files, source = [path], str(path)
-        what, fix = f"O arquivo {path}", "copie-o de novo do espelho de dados"
+        what, fix = f"O arquivo {path}", "copie-o de novo do espelho de dados" if name not in OPTIONAL else (
+            "substitua-o por uma cópia íntegra ou apague-o (sem ele, o capítulo diz que ele falta)")
         fetch = lambda: _from_file(name, path)  # noqa: E731
     else:
         files, digest = keras_files(name), None
@@ -245,7 +246,8 @@ def _read(name: str):
     except DataMissing:
         raise
     except Exception as error:
-        raise DataUnusable(f"{what} não pôde ser lido ({type(error).__name__}: {error}); {fix}.") from None
+        detail = " ".join(str(error).split())[:200]  # one line, whatever the library said
+        raise DataUnusable(f"{what} não pôde ser lido ({type(error).__name__}: {detail}); {fix}.") from None
     expected = CONTENT.get(name)
     if expected is not None and content != expected:
         raise DataUnusable(
