@@ -248,6 +248,8 @@ def _read(name: str):
     except Exception as error:
         detail = " ".join(str(error).split())[:200]  # one line, whatever the library said
         raise DataUnusable(f"{what} não pôde ser lido ({type(error).__name__}: {detail}); {fix}.") from None
+    if folder is None and isinstance(value, str):  # the weights: where get_file put them
+        source = f"download da Keras ({value})"
     expected = CONTENT.get(name)
     if expected is not None and content != expected:
         raise DataUnusable(

@@ -109,7 +109,7 @@ def test_downloads_record_the_mirrors_content_checksums(keras_from_mirror, tmp_p
         assert download[name]["source"].startswith("download da Keras") and download[name]["sha256"] is None
         assert mirror[name]["source"] == str(MIRROR.resolve() / name) and mirror[name]["sha256"] == data.SHA256[name]
     # The weights: Keras' 224×224 no-top file, whatever the chapter's input size; never "imagenet".
-    assert weights == str(MIRROR / data.WEIGHTS)
+    assert weights == str(MIRROR / data.WEIGHTS) and download[data.WEIGHTS]["source"] == f"download da Keras ({weights})"
     assert keras_from_mirror[0] == (
         "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5",
         "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet_v2/"
