@@ -7,6 +7,7 @@ functions that serve the mirror's arrays in Keras' own shapes (`keras_from_mirro
 """
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import shutil
@@ -28,7 +29,9 @@ def load_execute():
     return module
 
 
+@functools.lru_cache(maxsize=None)
 def mirror_arrays(name: str) -> dict:
+    """The arrays of a mirror file, read once per test session (never modify them in place)."""
     with np.load(MIRROR / name) as arrays:
         return {key: arrays[key] for key in arrays.files}
 
