@@ -12,9 +12,10 @@ BIN := $(VENV)/bin
 CHAPTER ?=
 PROFILE ?= full
 JOBS ?= $(shell nproc 2>/dev/null || echo 1)
-# Data directory: $LIVRO_DATA if set, else the offline mirror beside the repository if there is
-# one, else nothing (the Keras downloads are used).
-LIVRO_DATA ?= $(if $(wildcard ../shared/data/SHA256SUMS),$(abspath ../shared/data),)
+# Data directory: $LIVRO_DATA if set (empty: the Keras downloads), else the offline mirror's
+# folder beside the repository if there is one (livro/data.py holds its checksums), else
+# nothing (the Keras downloads are used).
+LIVRO_DATA ?= $(if $(wildcard ../shared/data/.),$(abspath ../shared/data),)
 export LIVRO_DATA
 
 .PHONY: book site test execute answers bench env clean

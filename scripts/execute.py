@@ -106,12 +106,33 @@ def up_to_date(chapter: str, code_sha256: str, backend: str = "tensorflow") -> b
         return False
     from livro import data
 
-    folder = data.data_dir()
-    for name, used in results.get("data", {}).items():
-        path = folder / name if folder else None
-        if path is None or not path.is_file() or used.get("sha256") != data.sha256(path):
-            return False
-    return True
+    # The same arrays (content checksums) from the data folder or the Keras downloads, and
+    # every dataset the execution lacked still absent.
+    return data.same_data(results)
+
+
+def data_problems(chapters: list[str]) -> dict[str, list[str]]:
+    """Before anything starts: for each chapter, one sentence per file its code asks
+    livro.data for that is missing, corrupt or not the book's. An optional dataset (not in the
+    mirror: CIFAR-100) may be absent, since the chapter records that, but not broken."""
+    from livro import data
+
+    found, problems = {}, {}
+    for chapter in chapters:
+        if not (book.BOOK / f"{chapter}.md").exists():
+            continue
+        code = "\n".join(cell.source for cell in book.read_source(chapter).cells if cell.cell_type == "code")
+        for name in data.needed(code):
+            if name not in found:
+                try:
+                    data.identity(name)
+                    found[name] = None
+                except data.DataMissing as error:
+                    optional = name in data.OPTIONAL and not isinstance(error, data.DataUnusable)
+                    found[name] = None if optional else str(error)
+            if found[name]:
+                problems.setdefault(chapter, []).append(found[name])
+    return problems
 
 
 def execute(chapter: str, profile: str, out: Path | None, force: bool = True) -> int:
@@ -296,12 +317,16 @@ def main(argv=None) -> int:
         return max(fill(chapter, args.profile) for chapter in chapters)
     if args.force:  # one run id for every lane and helper process: what this run trained counts
         os.environ.setdefault(cache.RUN_ENV, f"{time.time_ns()}-{os.getpid()}")
+    refused = data_problems(chapters)  # a chapter whose data is missing or corrupt never starts
+    for chapter, sentences in refused.items():
+        print("\n".join(f"[{chapter}] not executed, DataMissing: {sentence}" for sentence in sentences), flush=True)
+    chapters = [chapter for chapter in chapters if chapter not in refused]
     jobs = min(args.jobs, len(os.sched_getaffinity(0)), len(chapters))
     if jobs > 1:
         options = ["--profile", args.profile, *(["--out", str(args.out)] if args.out else []),
                    *(["--force"] if args.force else [])]
-        return run_lanes(chapters, jobs, options)
-    status = 0
+        return max(run_lanes(chapters, jobs, options), 1 if refused else 0)
+    status = 1 if refused else 0
     for chapter in chapters:
         status = max(status, execute(chapter, args.profile, args.out, force=args.force))
     return status
