@@ -68,8 +68,11 @@ def code_hash(nb) -> str:
 
 
 def read_results(chapter: str) -> dict | None:
+    """The chapter's results file; a truncated or corrupt one raises integrity.BookError (one sentence)."""
+    from livro.integrity import read_json
+
     path = RESULTS / f"{chapter}.json"
-    return json.loads(path.read_text()) if path.exists() else None
+    return read_json(path) if path.exists() else None
 
 
 def staleness(chapter: str) -> str | None:
