@@ -112,12 +112,25 @@ class Row:
 
 
 def read_spec(chapter: str) -> dict:
-    return yaml.safe_load((ANSWERS / f"{chapter}.yml").read_text())
+    """The chapter's answer key, validated (livro.answer_keys): BookError in one sentence otherwise."""
+    from livro import answer_keys
+
+    return answer_keys.load(ANSWERS / f"{chapter}.yml", chapter)
 
 
 def read_deviations() -> dict:
+    """``"chapter.key"`` -> entry (a sentence, or a mapping with ``reason``: see
+    answer_keys.deviation_reason); malformed YAML and duplicate keys raise BookError."""
+    from livro import answer_keys
+    from livro.integrity import BookError
+
     path = ANSWERS / "deviations.yml"
-    return (yaml.safe_load(path.read_text()) or {}) if path.exists() else {}
+    if not path.exists():
+        return {}
+    data, _ = answer_keys.load_yaml(path)
+    if data is not None and not isinstance(data, dict):
+        raise BookError("answers/deviations.yml must map each \"chapter.key\" to why it deviates")
+    return data or {}
 
 
 def quantities(spec: dict):
@@ -165,6 +178,8 @@ def check(chapter: str, results: dict | None = None, deviations: dict | None = N
             verdict = "no-data" if needs and needs in no_data else "missing"
             if verdict == "no-data":
                 note = f"{needs} is not in the data directory"
+            else:
+                note = missing_note(chapter, key, values)
         elif holds(q, value):
             verdict = "inside"
             if dev_key in deviations:
@@ -172,7 +187,9 @@ def check(chapter: str, results: dict | None = None, deviations: dict | None = N
                 note = f"registered as a deviation in answers/deviations.yml but now inside: remove {dev_key}"
         elif dev_key in deviations:
             verdict = "deviation"
-            note = deviations[dev_key]
+            from livro.answer_keys import deviation_reason
+
+            note = deviation_reason(deviations[dev_key])
         else:
             verdict = "outside"
         rows.append(
@@ -182,11 +199,23 @@ def check(chapter: str, results: dict | None = None, deviations: dict | None = N
     return rows
 
 
+def missing_note(chapter: str, key: str, values: dict) -> str:
+    """Why a quantity has no value: its key may be wrong (nearest recorded keys), or the run is old."""
+    import difflib
+
+    from livro.answer_keys import quantity_line
+
+    line = quantity_line(ANSWERS / f"{chapter}.yml", key)
+    near = difflib.get_close_matches(key, list(values), n=4, cutoff=0.5) or sorted(values)[:6]
+    listed = ", ".join(near) + (" …" if len(values) > len(near) else "")
+    return (f"results/{chapter}.json records no value named {key}; the key in answers/{chapter}.yml"
+            f"{f' (line {line})' if line else ''} may be wrong (recorded keys: {listed or 'none'}), "
+            f"otherwise re-execute the chapter")
+
+
 def problem(row: Row) -> str:
     """One sentence for a row that should fail a test, naming what and where."""
     where = f"{row.chapter} {row.exercise} ({row.quantity})"
-    if row.verdict == "missing":
-        return f"{where}: no value recorded in results/{row.chapter}.json; re-execute the chapter."
     if row.note:
         return f"{where}: {row.note}."
     return (
