@@ -61,8 +61,9 @@ def gate() -> list[str]:
 
 
 def summary(problems: list[str]) -> str:
-    head = (f"{len(problems)} problem{'s' if len(problems) > 1 else ''} keep this book from being published "
-            "(make check, make site):")
+    many = len(problems) > 1
+    head = (f"{len(problems)} problem{'s' if many else ''} keep{'' if many else 's'} this book from being "
+            "published (make check, make site refuse it):")
     return "\n".join([head, *(f"- {p}" for p in problems)])
 
 

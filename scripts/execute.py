@@ -4,9 +4,18 @@
 
 ``full`` runs the course's settings and replaces ``executed/<chapter>.ipynb`` and
 ``results/<chapter>.json``; ``smoke`` runs a tiny subset (for CI) and writes to
-``_build/smoke/`` unless ``--out`` says otherwise. Writes are atomic: a failed
-run leaves the previous outputs untouched, keeps the partial notebook in
-``_build/failed/`` and names the failing cell.
+``_build/smoke/`` unless ``--out`` says otherwise. Chapter names are checked against the
+book before anything runs.
+
+One execution of a chapter at a time (a lock per chapter and target; a second is told who
+holds it). Writes are atomic and exclusive: the notebook and the results file are written
+to unique temporary names and renamed together, the results file last, with SIGTERM/SIGINT/
+SIGHUP held back; the results file carries a seal over both (``livro.integrity``), so a pair
+split by a SIGKILL, or edited by hand, is detected by the build, the tests and
+``up_to_date``. A failed run leaves the previous outputs untouched, keeps the partial
+notebook in ``_build/failed/`` (``OUT/failed/`` with ``--out``) and names the failing cell
+as counted in it; a stopped run (SIGTERM, SIGINT, SIGHUP) writes nothing; neither leaves
+its ``/tmp/livro-*`` folder behind.
 
 With ``--jobs N`` (``make execute`` passes one per core) the chapters run in N lanes at
 once, each lane a child process pinned to one CPU core, longest chapter first; a lane
@@ -16,6 +25,8 @@ whose threads spend time waiting on each other at these small batch sizes: about
 more for the case study's final CNN, a few percent for MobileNetV2 (`make bench`, the
 `@1` variants, measures it for every heavy exercise). What each chapter computes does not
 change; the number of cores it ran on is recorded in its provenance (``cores_used``).
+Stopping the parent stops every lane: the stop is forwarded, and each lane is asked by
+Linux (PR_SET_PDEATHSIG) to stop when its parent dies, even by SIGKILL.
 """
 from __future__ import annotations
 
@@ -126,8 +137,9 @@ def up_to_date(chapter: str, code_sha256: str, backend: str = "tensorflow") -> b
     return not broken
 
 
-class Stopped(Exception):
-    """SIGTERM, SIGINT or SIGHUP reached an execution: it stops and writes nothing."""
+class Stopped(BaseException):
+    """SIGTERM, SIGINT or SIGHUP reached an execution: it stops and writes nothing. A
+    BaseException, like KeyboardInterrupt, so that no `except Exception` takes it for a failure."""
 
 
 def _stop(signum, frame):
@@ -309,8 +321,9 @@ def _execute_locked(chapter, profile, source_path, nb_target, results_target, fa
             papermill.execute_notebook(
                 str(inp), str(outp), parameters={"PROFILE": profile}, cwd=str(ROOT),
                 kernel_name="python3", progress_bar=False, log_output=False,
-                # the kernel's own log only says it runs over local TCP without encryption
-                extra_arguments=["--IPKernelApp.log_level=ERROR"],
+                # the kernel's own log: "running over TCP without encryption" on every run (it is
+                # local), tracebacks of its sockets when a stop shuts it down; cell errors are outputs
+                extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
             )
         except Exception as error:  # PapermillExecutionError, DeadKernelError, CellTimeoutError, ...
             return report_failure(chapter, error, outp, failed)
@@ -357,7 +370,7 @@ def report_failure(chapter: str, error: Exception, outp: Path, failed: Path) -> 
     if text is None:
         text = next((ln for ln in str(error).splitlines() if ln.strip()), "")
     if name == "DeadKernelError":
-        text += " (the kernel died: out of memory, or killed)"
+        text = "the kernel died: out of memory, or killed"
     where, kept = "", ""
     if outp.exists():
         failed.mkdir(parents=True, exist_ok=True)

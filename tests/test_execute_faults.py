@@ -19,18 +19,19 @@ from livro import book
 from test_livro import CHAPTER, load_execute, tiny_book  # noqa: F401  (tiny_book is a fixture)
 
 
-def work_folders(chapter="t"):
-    return set(Path(tempfile.gettempdir()).glob(f"livro-{chapter}-*"))
-
-
 @pytest.fixture
-def nothing_left_behind():
-    """The working tree's _build/failed and /tmp/livro-t-* are as before the test."""
+def nothing_left_behind(tmp_path, monkeypatch):
+    """The working tree's _build/failed is as before the test, and the executions' temporary
+    folder (a private TMPDIR, so that other processes' folders do not count) is left empty."""
     failed = book.ROOT / "_build" / "failed"
-    before = (set(failed.iterdir()) if failed.exists() else set(), work_folders())
+    before = set(failed.iterdir()) if failed.exists() else set()
+    private = tmp_path / "tmp"
+    private.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(private))
+    monkeypatch.setenv("TMPDIR", str(private))
     yield
-    assert (set(failed.iterdir()) if failed.exists() else set()) == before[0], "a test wrote into _build/failed"
-    assert work_folders() == before[1], "an execution left a /tmp/livro-t-* folder"
+    assert (set(failed.iterdir()) if failed.exists() else set()) == before, "a test wrote into _build/failed"
+    assert not list(private.glob("livro-*")), "an execution left a livro-* temporary folder"
 
 
 def test_failing_cell_is_named_as_in_the_partial_notebook(tiny_book, capsys, nothing_left_behind):
@@ -66,7 +67,7 @@ def test_dead_kernel_is_one_sentence_and_keeps_the_partial_notebook(tiny_book, c
     assert "os._exit(1)" in partial.cells[number - 1].source
 
 
-def test_kernel_noise_is_silenced(tiny_book, capfd):
+def test_kernel_noise_is_silenced(tiny_book, capfd, nothing_left_behind):
     assert load_execute().execute("t", "smoke", tiny_book[0] / "smoke") == 0
     out, err = capfd.readouterr()
     assert "without encryption" not in out + err
@@ -101,7 +102,7 @@ def test_a_half_replaced_pair_is_detected_and_re_executed(tiny_book, capsys):
     assert "executing it again" in capsys.readouterr().out
 
 
-def test_writes_use_unique_temporary_names_and_leave_none(tiny_book):
+def test_writes_use_unique_temporary_names_and_leave_none(tiny_book, nothing_left_behind):
     root, _ = tiny_book
     execute = load_execute()
     assert execute.execute("t", "full", None) == 0
@@ -130,10 +131,11 @@ def test_a_stopped_execution_writes_nothing(tmp_path, nothing_left_behind):
     for name in ("book", "executed", "results"):
         (tmp_path / name).mkdir()
     (tmp_path / "book" / "t.md").write_text(CHAPTER.replace("PROSE", "Texto.").replace(
-        "CODE", f"import time, pathlib\npathlib.Path({str(tmp_path / 'started')!r}).touch()\ntime.sleep(60)"))
+        "CODE", f"import os, time, pathlib\npathlib.Path({str(tmp_path / 'started')!r}).write_text(str(os.getpid()))\n"
+                "time.sleep(60)"))
     script = STOPPABLE.format(root=str(book.ROOT), base=str(tmp_path), script=str(book.ROOT / "scripts" / "execute.py"))
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, cwd=tmp_path)
+                            text=True, cwd=tmp_path, env=dict(os.environ))  # TMPDIR: the private one
     started = tmp_path / "started"
     try:
         deadline = time.time() + 60
@@ -144,11 +146,20 @@ def test_a_stopped_execution_writes_nothing(tmp_path, nothing_left_behind):
         out, _ = proc.communicate(timeout=60)
     finally:
         proc.kill()
-    assert proc.returncode != 0
+    assert proc.returncode == 130
     assert not list((tmp_path / "executed").iterdir()) and not list((tmp_path / "results").iterdir())
-    lines = [ln for ln in out.splitlines() if ln.startswith("[t]")]
-    assert len(lines) == 2 and ("stopped" in lines[1] or "failed" in lines[1]), out
-    assert "previous outputs kept" in lines[1]
+    assert out.splitlines() == ["[t] executing with PROFILE=full, Keras backend tensorflow …",
+                                "[t] stopped by SIGTERM: nothing written, previous outputs kept."], out
+    kernel = int(started.read_text())
+    for _ in range(50):  # the kernel is shut down with its execution
+        try:
+            os.kill(kernel, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(kernel, signal.SIGKILL)
+        pytest.fail("the kernel kept running after its execution was stopped")
 
 
 LANE_CHILD = """
