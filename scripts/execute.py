@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
 import datetime as dt
 import fcntl
 import json
@@ -407,8 +408,6 @@ def _lane_child(core: int) -> None:
     when the parent dies, even by SIGKILL (prctl PR_SET_PDEATHSIG), so no lane outlives it."""
     os.sched_setaffinity(0, {core})
     try:
-        import ctypes
-
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass

@@ -208,3 +208,35 @@ def test_chapter_names_are_data(tmp_path, capsys):
             proc.stdout + proc.stderr)
     assert load_execute().main(["modulo3", "x;y"]) == 2
     assert capsys.readouterr().out.startswith("'x;y' is not a chapter of this book")
+
+
+def test_folders_of_killed_runs_are_removed(tiny_book, nothing_left_behind):
+    """A run killed by SIGKILL cannot clean up; the next run of the chapter removes its folder
+    (and leaves the folder of a run still alive)."""
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True).stdout.strip()
+    abandoned, alive = (Path(tempfile.mkdtemp(prefix="livro-t-")) for _ in range(2))
+    (abandoned / "owner.pid").write_text(dead)
+    (alive / "owner.pid").write_text(str(os.getpid()))
+    assert load_execute().execute("t", "smoke", tiny_book[0] / "smoke") == 0
+    assert not abandoned.exists() and alive.exists()
+    (alive / "owner.pid").unlink()
+    alive.rmdir()
+
+
+def test_execute_workflow_treats_its_input_as_data(tmp_path):
+    """The Execute workflow's `chapters` input: checked against the book in the plan job, and
+    passed to make through the environment, never on its command line."""
+    import yaml
+
+    workflow = yaml.safe_load((book.ROOT / ".github" / "workflows" / "execute.yml").read_text())
+    plan = next(s["run"] for s in workflow["jobs"]["plan"]["steps"] if "REQUESTED" in s.get("env", {}))
+    script = plan.split("<<'PY'", 1)[1].split("\n", 1)[1].rsplit("PY", 1)[0]
+    run = lambda requested: subprocess.run([sys.executable, "-c", script], cwd=book.ROOT, text=True,  # noqa: E731
+                                           capture_output=True, env={**os.environ, "REQUESTED": requested})
+    bad = run("modulo3 x;touch${IFS}/tmp/INJECTED")
+    assert bad.returncode != 0 and "'x;touch${IFS}/tmp/INJECTED' is not a chapter of this book" in bad.stderr
+    good = run("modulo3 trabalho2")
+    assert good.returncode == 0 and good.stdout.strip() == 'chapters=["modulo3", "trabalho2"]'
+    step = next(s for s in workflow["jobs"]["execute"]["steps"] if "make execute" in s.get("run", ""))
+    assert "CHAPTER" in step["env"] and "$CHAPTER" not in step["run"] and "CHAPTER=" not in step["run"]
