@@ -165,6 +165,10 @@ def stop_on_signals():
             signal.signal(sig, handler)
 
 
+class Locked(Exception):
+    """Another execution of the chapter holds its lock (one sentence)."""
+
+
 @contextlib.contextmanager
 def chapter_lock(chapter: str, folder: Path):
     """One execution of a chapter at a time per target: an exclusive lock on FOLDER/<chapter>.lock
@@ -177,8 +181,8 @@ def chapter_lock(chapter: str, folder: Path):
         except BlockingIOError:
             handle.seek(0)
             holder = handle.read().strip() or "another process"
-            raise book_error(f"[{chapter}] another execution of {chapter} is running ({holder}); nothing was "
-                             f"executed: wait for it to end or stop it") from None
+            raise Locked(f"[{chapter}] another execution of {chapter} is running ({holder}); nothing was "
+                         f"executed: wait for it to end or stop it") from None
         handle.seek(0)
         handle.truncate()
         handle.write(f"pid {os.getpid()}, started {dt.datetime.now().strftime('%H:%M:%S')}")
@@ -188,12 +192,6 @@ def chapter_lock(chapter: str, folder: Path):
         finally:
             handle.seek(0)
             handle.truncate()
-
-
-def book_error(sentence: str):
-    from livro.integrity import BookError
-
-    return BookError(sentence)
 
 
 def remove_abandoned_work(chapter: str) -> None:
@@ -283,9 +281,12 @@ def execute(chapter: str, profile: str, out: Path | None, force: bool = True) ->
         with stop_on_signals(), chapter_lock(chapter, locks):
             return _execute_locked(chapter, profile, source_path, nb_target, results_target, failed,
                                    full=out is None and profile == "full", force=force)
-    except BookError as error:
+    except Locked as error:
         print(error)
-        return 3 if "another execution" in str(error) else 2
+        return 3
+    except BookError as error:  # e.g. a truncated results file left by a chapter's own code
+        print(error)
+        return 2
     except Stopped as stop:
         print(f"[{chapter}] stopped by {stop}: nothing written, previous outputs kept.", flush=True)
         return STOPPED
