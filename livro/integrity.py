@@ -149,3 +149,37 @@ def problems(chapter: str) -> list[str]:
     except BookError as error:
         return [str(error)]
     return pair_problems(chapter, book.read_source(chapter), executed, results, _rel(nb_path), _rel(res_path))
+
+
+def reseal(chapter: str) -> str:
+    """For a one-off migration that must change a committed results file without re-executing
+    (never to hide an edit): check the pair as `problems` does, except the seal, then store a
+    new seal. Returns what was verified; BookError if the pair does not hold together."""
+    nb_path, res_path = book.EXECUTED / f"{chapter}.ipynb", book.RESULTS / f"{chapter}.json"
+    stale = book.staleness(chapter)
+    if stale:
+        raise BookError(stale)
+    executed, results, source = read_notebook(nb_path), read_json(res_path), book.read_source(chapter)
+    results.pop("seal", None)
+    broken = pair_problems(chapter, source, executed, {**results, "seal": seal(executed, results)},
+                           _rel(nb_path), _rel(res_path))
+    if broken:
+        raise BookError(broken[0])
+    results["seal"] = seal(executed, results)
+    res_path.write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n")
+    glued = glued_values(executed)
+    compared = sum(name in results.get("values", {}) for name in glued)
+    return (f"{chapter}: {len(book.code_cells(source))} code cells equal the source's, {compared} glued values "
+            f"equal the recorded ones; sealed")
+
+
+if __name__ == "__main__":  # python -m livro.integrity --reseal CHAPTER ...
+    import sys
+
+    if len(sys.argv) < 3 or sys.argv[1] != "--reseal":
+        sys.exit("usage: python -m livro.integrity --reseal CHAPTER ... (migrations only: see CONTRIBUTING.md)")
+    try:
+        for name in sys.argv[2:]:
+            print(reseal(name))
+    except BookError as error:
+        sys.exit(str(error))

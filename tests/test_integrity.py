@@ -96,3 +96,17 @@ def test_stale_chapter_is_named(committed):
          'livro.record("ex1_quadratica", perdas["quadrática"].mean() * 1)')
     assert integrity.problems("modulo3") == [book.staleness("modulo3")]
     assert "book/modulo3.md is stale" in book.staleness("modulo3")
+
+
+def test_reseal_is_for_verified_migrations_only(committed):
+    """A migration that edits a results file re-seals it only if the pair still holds together."""
+    path = committed / "results" / "modulo3.json"
+    results = json.loads(path.read_text())
+    results["provenance"]["note"] = "migrated"
+    path.write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n")
+    assert "results/modulo3.json was edited after its execution" in integrity.problems("modulo3")[0]
+    assert integrity.reseal("modulo3").startswith("modulo3: 26 code cells equal the source's, 53 glued values")
+    assert integrity.problems("modulo3") == []
+    edit(committed / "executed" / "modulo3.ipynb", '"0.14212992266604257"', '"0.14312992266604257"')
+    with pytest.raises(integrity.BookError, match="shows ex1_quadratica = 0.14312992266604257"):
+        integrity.reseal("modulo3")
