@@ -4,6 +4,8 @@
 #   make execute [CHAPTER=modulo3] [PROFILE=full|smoke] [FORCE=1] [JOBS=1]   (unchanged chapters are
 #                   skipped; several chapters run in JOBS lanes at once, one core each, JOBS = cores by default)
 #   make site [BASE_URL=/]   versioned site (every v* tag + latest, both editions) in _build/site
+#   make check      the publishing gate: one sentence per stale chapter, forged output or unregistered
+#                   out-of-range answer (make site and the Publish workflow run it first)
 #   make answers    answer report from the committed outputs → _build/answers.json
 #   make bench [CHAPTER=trabalho2]   training speed of each heavy exercise → results/bench.json
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -17,8 +19,15 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 1)
 # nothing (the Keras downloads are used).
 LIVRO_DATA ?= $(if $(wildcard ../shared/data/.),$(abspath ../shared/data),)
 export LIVRO_DATA
+# CHAPTER, PROFILE and BASE_URL are data, never code: they reach the scripts through the environment,
+# unexpanded by make and unparsed by the shell (no globbing), and the scripts reject anything that is
+# not a chapter (a profile, a URL path).
+unexport CHAPTER PROFILE BASE_URL
+execute answers bench: export LIVRO_CHAPTERS = $(value CHAPTER)
+execute: export LIVRO_PROFILE = $(value PROFILE)
+site: export LIVRO_BASE_URL = $(or $(value BASE_URL),/)
 
-.PHONY: book site test execute answers bench env clean
+.PHONY: book check site test execute answers bench env clean
 
 env: $(VENV)/.installed
 
@@ -30,17 +39,21 @@ $(VENV)/.installed: requirements.txt
 book: env
 	$(BIN)/python scripts/build.py
 
+check: env
+	$(BIN)/python scripts/build.py --check
+
 site: env
-	$(BIN)/python scripts/site.py --base-url $(or $(BASE_URL),/)
+	$(BIN)/python scripts/build.py --check
+	$(BIN)/python scripts/site.py --base-url "$$LIVRO_BASE_URL"
 
 execute: env
-	$(BIN)/python scripts/execute.py $(CHAPTER) --profile $(PROFILE) --jobs $(JOBS) $(if $(FORCE),--force,)
+	set -f; $(BIN)/python scripts/execute.py $$LIVRO_CHAPTERS --profile "$$LIVRO_PROFILE" --jobs $(JOBS) $(if $(FORCE),--force,)
 
 answers: env
-	$(BIN)/python scripts/answers.py $(CHAPTER)
+	set -f; $(BIN)/python scripts/answers.py $$LIVRO_CHAPTERS
 
 bench: env
-	$(BIN)/python scripts/bench.py $(CHAPTER)
+	set -f; $(BIN)/python scripts/bench.py $$LIVRO_CHAPTERS
 
 test: env
 	$(BIN)/python -m pytest tests

@@ -68,8 +68,11 @@ def code_hash(nb) -> str:
 
 
 def read_results(chapter: str) -> dict | None:
+    """The chapter's results file; a truncated or corrupt one raises integrity.BookError (one sentence)."""
+    from livro.integrity import read_json
+
     path = RESULTS / f"{chapter}.json"
-    return json.loads(path.read_text()) if path.exists() else None
+    return read_json(path) if path.exists() else None
 
 
 def staleness(chapter: str) -> str | None:
@@ -116,7 +119,10 @@ class Row:
 
 
 def read_spec(chapter: str) -> dict:
-    return yaml.safe_load((ANSWERS / f"{chapter}.yml").read_text())
+    """The chapter's answer key, validated (livro.answer_keys): BookError in one sentence otherwise."""
+    from livro import answer_keys
+
+    return answer_keys.load(ANSWERS / f"{chapter}.yml", chapter)
 
 
 # A deviation: a faithful result outside its documented band, registered with the value it
@@ -148,7 +154,10 @@ def read_deviations(path: Path | None = None) -> dict:
     path = path or ANSWERS / "deviations.yml"
     if not path.exists():
         return {}
-    data = yaml.safe_load(path.read_text()) or {}
+    from livro import answer_keys
+
+    data, _ = answer_keys.load_yaml(path)  # malformed YAML, duplicate keys: one sentence
+    data = data or {}
     errors = sorted(jsonschema.Draft202012Validator(DEVIATION_SCHEMA).iter_errors(data),
                     key=lambda e: list(map(str, e.absolute_path)))
     if errors:
@@ -244,6 +253,8 @@ def check(chapter: str, results: dict | None = None, deviations: dict | None = N
             verdict = "no-data" if needs and needs in no_data else "missing"
             if verdict == "no-data":
                 note = f"{needs} is not in the data directory"
+            else:
+                note = missing_note(chapter, key, values)
         elif holds(q, value):
             verdict = "inside"
             if deviation is not None:
@@ -261,11 +272,23 @@ def check(chapter: str, results: dict | None = None, deviations: dict | None = N
     return rows
 
 
+def missing_note(chapter: str, key: str, values: dict) -> str:
+    """Why a quantity has no value: its key may be wrong (nearest recorded keys), or the run is old."""
+    import difflib
+
+    from livro.answer_keys import quantity_line
+
+    line = quantity_line(ANSWERS / f"{chapter}.yml", key)
+    near = difflib.get_close_matches(key, list(values), n=4, cutoff=0.5) or sorted(values)[:6]
+    listed = ", ".join(near) + (" …" if len(values) > len(near) else "")
+    return (f"results/{chapter}.json records no value named {key}; the key in answers/{chapter}.yml"
+            f"{f' (line {line})' if line else ''} may be wrong (recorded keys: {listed or 'none'}), "
+            f"otherwise re-execute the chapter")
+
+
 def problem(row: Row) -> str:
     """One sentence for a row that should fail a test, naming what and where."""
     where = f"{row.chapter} {row.exercise} ({row.quantity})"
-    if row.verdict == "missing":
-        return f"{where}: no value recorded in results/{row.chapter}.json; re-execute the chapter."
     if row.note:
         return f"{where}: {row.note}."
     return (

@@ -26,8 +26,19 @@ def short(value) -> str:
 
 
 def main(argv=None) -> int:
-    names = (argv if argv is not None else sys.argv[1:]) or book.chapters()
-    rows = [row for name in names for row in book.check(name)]
+    from livro.integrity import BookError
+
+    known = book.chapters()
+    names = (argv if argv is not None else sys.argv[1:]) or known
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        print(f"{unknown[0]!r} is not a chapter of this book; the chapters are: {', '.join(known)}.")
+        return 2
+    try:
+        rows = [row for name in names for row in book.check(name)]
+    except BookError as error:  # a malformed answer key or results file: one sentence
+        print(error)
+        return 2
     header = ("chapter", "exercise", "quantity", "value", "documented", "verdict")
     table = [header] + [
         (r.chapter, r.exercise, r.quantity, short(r.value), r.expected, r.verdict) for r in rows

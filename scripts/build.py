@@ -12,14 +12,21 @@
 4. for a versioned site, adds the pydata-sphinx-theme version switcher;
 5. runs `jupyter-book build` (nitpicky; --strict turns warnings into errors).
 The full edition's HTML lands in _build/html, the student's in _build/student/html.
-Stale chapters are named before building. Unchanged files are not rewritten, so
-Sphinx rebuilds only what changed.
+Unchanged files are not rewritten, so Sphinx rebuilds only what changed.
+
+The publishing gate (`gate()`, alone with --check, i.e. `make check`; first with --strict, as
+`make site` and the Publish workflow build): one sentence per stale chapter, executed notebook
+or results file edited outside `make execute` (livro.integrity), and answer outside its
+documented range without a registered deviation. --check and --strict fail on any of them
+before building; a plain build (`make book`, for local reading) builds anyway and prints them
+last, in a summary. Values read from results files are escaped in the generated pages.
 """
 from __future__ import annotations
 
 import argparse
 import datetime as dt
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -30,9 +37,36 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from livro import book  # noqa: E402
+from livro import book, integrity  # noqa: E402
 from livro import history  # noqa: E402
 from livro.substitutions import substitutions  # noqa: E402
+
+MARKDOWN_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
+
+
+def md(value) -> str:
+    """A value read from a results file as literal Markdown text: every ASCII punctuation
+    character backslash-escaped (CommonMark), so `<script>`, `|` or `{role}` stay text."""
+    return MARKDOWN_PUNCTUATION.sub(r"\\\1", str(value).replace("\n", " "))
+
+
+def gate() -> list[str]:
+    """One sentence per problem that must keep the book from being published."""
+    found = []
+    for chapter in book.chapters():
+        try:
+            found += integrity.problems(chapter)
+            found += [book.problem(r) for r in book.check(chapter) if r.verdict in ("outside", "missing")]
+        except integrity.BookError as error:
+            found.append(str(error))
+    return found
+
+
+def summary(problems: list[str]) -> str:
+    many = len(problems) > 1
+    head = (f"{len(problems)} problem{'s' if many else ''} keep{'' if many else 's'} this book from being "
+            "published (make check, make site refuse it):")
+    return "\n".join([head, *(f"- {p}" for p in problems)])
 
 
 def write_if_changed(path: Path, content: bytes, wanted: set) -> None:
@@ -84,20 +118,20 @@ def provenance_page() -> str:
             continue
         prov = results["provenance"]
         v = prov.get("versions", {})
-        libs = ", ".join(f"{k} {v[k]}" for k in ("python", "keras", "tensorflow-cpu", "tensorflow", "jax", "numpy") if k in v)
+        libs = ", ".join(f"{md(k)} {md(v[k])}" for k in ("python", "keras", "tensorflow-cpu", "tensorflow", "jax", "numpy") if k in v)
         slow = sorted(prov.get("cell_seconds", []), key=lambda c: -c["seconds"])[:3]
-        slow_text = "; ".join(f"célula {c['cell']}: {c['seconds']} s" for c in slow)
+        slow_text = "; ".join(f"célula {md(c['cell'])}: {md(c['seconds'])} s" for c in slow)
         lines += [
             "| campo | valor |", "| --- | --- |",
-            f"| data | {prov.get('date')} |",
-            f"| perfil | {prov.get('profile')} |",
-            f"| dispositivo | {prov.get('gpu') or 'CPU'}: {prov.get('cpu')} |",
+            f"| data | {md(prov.get('date'))} |",
+            f"| perfil | {md(prov.get('profile'))} |",
+            f"| dispositivo | {md(prov.get('gpu') or 'CPU')}: {md(prov.get('cpu'))} |",
             f"| núcleos usados | {cores_text(prov)} |",
-            f"| backend Keras | {prov.get('backend')} |",
+            f"| backend Keras | {md(prov.get('backend'))} |",
             f"| versões | {libs} |",
-            f"| tempo total | {prov.get('wall_seconds')} s |",
+            f"| tempo total | {md(prov.get('wall_seconds'))} s |",
             f"| células mais lentas | {slow_text} |",
-            f"| hash do código | `{prov.get('code_sha256', '')[:12]}` |",
+            f"| hash do código | `{re.sub('[^0-9a-f]', '', str(prov.get('code_sha256', '')))[:12]}` |",
             "",
         ]
         rows = book.check(chapter)
@@ -105,9 +139,10 @@ def provenance_page() -> str:
             lines += ["| exercício | quantidade | valor regenerado | documentado | faixa | veredito |",
                       "| --- | --- | --- | --- | --- | --- |"]
             for r in rows:
-                value = f"{r.value:.4g}" if isinstance(r.value, float) else ("—" if r.value is None else r.value)
-                lines.append(f"| {r.exercise} | {r.label} | {value} | {r.documented if r.documented is not None else '—'} "
-                             f"| {r.expected.replace('|', '/')} | {verdict_text(r)} |")
+                value = f"{r.value:.4g}" if isinstance(r.value, float) else ("—" if r.value is None else md(r.value))
+                documented = "—" if r.documented is None else md(r.documented)
+                lines.append(f"| {md(r.exercise)} | {md(r.label)} | {value} | {documented} "
+                             f"| {md(r.expected)} | {md(verdict_text(r))} |")
             lines.append("")
     return "\n".join(lines + history.section() + bench_section()) + "\n"
 
@@ -147,8 +182,8 @@ def regeneration_section() -> list[str]:
              "| capítulo | início (UTC) | fim (UTC) | tempo | núcleos usados |", "| --- | --- | --- | --- | --- |"]
     for p in provs:
         start, end = (t.strftime("%Y-%m-%d %H:%M") for t in interval(p))
-        lines.append(f"| {p['chapter']} | {start} | {end} | {p['wall_seconds']:.0f} s "
-                     f"| {p.get('cores_used', 'todos')} |")
+        lines.append(f"| {md(p['chapter'])} | {start} | {end} | {p['wall_seconds']:.0f} s "
+                     f"| {md(p.get('cores_used', 'todos'))} |")
     return lines + ["", f"Soma dos tempos: {hours(total)}. Do primeiro início ao último fim: {hours(span)}. "
                     "O `make execute` roda os capítulos em faixas paralelas, uma por núcleo, o mais longo "
                     "primeiro; quando todos foram executados juntos, o segundo número é o tempo de "
@@ -160,7 +195,7 @@ def cores_text(prov: dict) -> str:
     cores = prov.get("cores_used")
     if cores is None:
         return "todos (execução anterior ao registro deste campo)"
-    return "1 (numa das faixas de `make execute`, ao lado de outro capítulo)" if cores == 1 else f"{cores}"
+    return "1 (numa das faixas de `make execute`, ao lado de outro capítulo)" if cores == 1 else md(cores)
 
 
 def bench_section() -> list[str]:
@@ -172,12 +207,12 @@ def bench_section() -> list[str]:
 
     b = json.loads(path.read_text())
     return ["## Velocidade de treino nesta máquina (`make bench`)", "",
-            f"Medido em {b['date']} num {b['cpu']}, com entradas sintéticas do formato certo (só o tempo "
+            f"Medido em {md(b['date'])} num {md(b['cpu'])}, com entradas sintéticas do formato certo (só o tempo "
             f"importa aqui). Pico prático, medido na mesma execução (produto de matrizes float32): "
-            f"{b['peak_gflops']} GFLOP/s. Imagens por segundo, fração do pico e estimativas são as do "
+            f"{md(b['peak_gflops'])} GFLOP/s. Imagens por segundo, fração do pico e estimativas são as do "
             "*backend* com que cada capítulo roda; as velocidades relativas comparam cada variante com o "
             "TensorFlow puro, na mesma execução.", "", bench.table(b), "",
-            *[f"- {n}" for n in b.get("notes", [])], ""]
+            *[f"- {md(n)}" for n in b.get("notes", [])], ""]
 
 
 def assemble(src: Path, conf: dict) -> list[str]:
@@ -225,8 +260,7 @@ def build(edition: str = "full", strict: bool = False, version: str | None = Non
           switcher: str | None = None, out: Path | None = None) -> int:
     src = ROOT / "_build" / f"src-{edition}"
     work = ROOT if edition == "full" else ROOT / "_build" / edition
-    for reason in assemble(src, config(edition, version, switcher)):
-        print(f"WARNING: {reason}")
+    assemble(src, config(edition, version, switcher))  # problems: see gate(), reported by main
     command = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(src),
                "--path-output", str(work), "-n"]
     if strict:
@@ -245,19 +279,39 @@ def build(edition: str = "full", strict: bool = False, version: str | None = Non
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--strict", action="store_true", help="Sphinx warnings are errors")
+    parser.add_argument("--strict", action="store_true",
+                        help="refuse to build when the gate finds a problem; Sphinx warnings are errors")
+    parser.add_argument("--check", action="store_true",
+                        help="only the publishing gate (make check): one sentence per problem, builds nothing")
     parser.add_argument("--edition", choices=["full", "student", "both"], default="full")
     parser.add_argument("--version", help="version name shown by the switcher (e.g. v2026.1, latest)")
     parser.add_argument("--switcher", help="URL of versions.json (relative URLs: from the version's root)")
     parser.add_argument("--out", type=Path, help="copy the HTML here (with --edition both: OUT and OUT/aluno)")
     args = parser.parse_args(argv)
+    try:
+        problems = gate()
+    except integrity.BookError as error:  # e.g. malformed answers/deviations.yml
+        print(error)
+        return 2
+    if args.check or (args.strict and problems):
+        for sentence in problems:
+            print(f"ERROR: {sentence}")
+        print(f"{len(problems)} problem(s): the book cannot be published until they are fixed." if problems
+              else f"make check: all {len(book.chapters())} chapters can be published.")
+        return 1 if problems else 0
     editions = ["full", "student"] if args.edition == "both" else [args.edition]
     status = 0
     for edition in editions:
         out = args.out
         if out is not None and args.edition == "both" and edition == "student":
             out = args.out / "aluno"
-        status = max(status, build(edition, args.strict, args.version, args.switcher, out))
+        try:
+            status = max(status, build(edition, args.strict, args.version, args.switcher, out))
+        except integrity.BookError as error:
+            print(error)
+            status = 2
+    if problems:  # the last thing printed, after Sphinx's log
+        print("\nWARNING: " + summary(problems))
     return status
 
 

@@ -4,9 +4,18 @@
 
 ``full`` runs the course's settings and replaces ``executed/<chapter>.ipynb`` and
 ``results/<chapter>.json``; ``smoke`` runs a tiny subset (for CI) and writes to
-``_build/smoke/`` unless ``--out`` says otherwise. Writes are atomic: a failed
-run leaves the previous outputs untouched, keeps the partial notebook in
-``_build/failed/`` and names the failing cell.
+``_build/smoke/`` unless ``--out`` says otherwise. Chapter names are checked against the
+book before anything runs.
+
+One execution of a chapter at a time (a lock per chapter and target; a second is told who
+holds it). Writes are atomic and exclusive: the notebook and the results file are written
+to unique temporary names and renamed together, the results file last, with SIGTERM/SIGINT/
+SIGHUP held back; the results file carries a seal over both (``livro.integrity``), so a pair
+split by a SIGKILL, or edited by hand, is detected by the build, the tests and
+``up_to_date``. A failed run leaves the previous outputs untouched, keeps the partial
+notebook in ``_build/failed/`` (``OUT/failed/`` with ``--out``) and names the failing cell
+as counted in it; a stopped run (SIGTERM, SIGINT, SIGHUP) writes nothing; neither leaves
+its ``/tmp/livro-*`` folder behind.
 
 With ``--jobs N`` (``make execute`` passes one per core) the chapters run in N lanes at
 once, each lane a child process pinned to one CPU core, longest chapter first; a lane
@@ -16,18 +25,25 @@ whose threads spend time waiting on each other at these small batch sizes: about
 more for the case study's final CNN, a few percent for MobileNetV2 (`make bench`, the
 `@1` variants, measures it for every heavy exercise). What each chapter computes does not
 change; the number of cores it ran on is recorded in its provenance (``cores_used``).
+Stopping the parent stops every lane: the stop is forwarded, and each lane is asked by
+Linux (PR_SET_PDEATHSIG) to stop when its parent dies, even by SIGKILL.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ctypes
 import datetime as dt
+import fcntl
 import json
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from importlib import metadata
 from pathlib import Path
@@ -88,8 +104,15 @@ def keras_backend(nb) -> str:
 
 
 def up_to_date(chapter: str, code_sha256: str, backend: str = "tensorflow") -> bool:
-    """Is the committed full execution still valid? Code, profile, libraries and data decide."""
-    results = book.read_results(chapter)
+    """Is the committed full execution still valid? Code, profile, libraries and data decide,
+    and the pair must be intact (livro.integrity: code cells, glued values, seal)."""
+    from livro import integrity
+
+    try:
+        results = book.read_results(chapter)
+    except integrity.BookError as error:
+        print(f"[{chapter}] {error}: executing it again.")
+        return False
     if results is None or not (book.EXECUTED / f"{chapter}.ipynb").exists():
         return False
     prov = results.get("provenance", {})
@@ -108,7 +131,12 @@ def up_to_date(chapter: str, code_sha256: str, backend: str = "tensorflow") -> b
 
     # The same arrays (content checksums) from the data folder or the Keras downloads, and
     # every dataset the execution lacked still absent.
-    return data.same_data(results)
+    if not data.same_data(results):
+        return False
+    broken = integrity.problems(chapter)  # a hand-edited or half-replaced pair is not up to date
+    if broken:
+        print(f"[{chapter}] {broken[0]}: executing it again.")
+    return not broken
 
 
 def data_problems(chapters: list[str]) -> dict[str, list[str]]:
@@ -135,83 +163,228 @@ def data_problems(chapters: list[str]) -> dict[str, list[str]]:
     return problems
 
 
-def execute(chapter: str, profile: str, out: Path | None, force: bool = True) -> int:
-    import jupytext
+class Stopped(BaseException):
+    """SIGTERM, SIGINT or SIGHUP reached an execution: it stops and writes nothing. A
+    BaseException, like KeyboardInterrupt, so that no `except Exception` takes it for a failure."""
+
+
+def _stop(signum, frame):
+    raise Stopped(signal.Signals(signum).name)
+
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+STOPPED = 130
+
+
+@contextlib.contextmanager
+def stop_on_signals():
+    """Turn SIGTERM/SIGINT/SIGHUP into `Stopped` (so `finally` blocks clean up), then restore."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = {sig: signal.signal(sig, _stop) for sig in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
+
+
+class Locked(Exception):
+    """Another execution of the chapter holds its lock (one sentence)."""
+
+
+@contextlib.contextmanager
+def chapter_lock(chapter: str, folder: Path):
+    """One execution of a chapter at a time per target: an exclusive lock on FOLDER/<chapter>.lock
+    (released by the kernel when the process ends, however it ends)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{chapter}.lock"
+    with open(path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise Locked(f"[{chapter}] another execution of {chapter} is running ({holder}); nothing was "
+                         f"executed: wait for it to end or stop it") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}, started {dt.datetime.now().strftime('%H:%M:%S')}")
+        handle.flush()
+        try:
+            yield
+        finally:
+            handle.seek(0)
+            handle.truncate()
+
+
+def remove_abandoned_work(chapter: str) -> None:
+    """Remove /tmp/livro-<chapter>-* folders whose run was killed (SIGKILL, power loss)."""
+    for folder in Path(tempfile.gettempdir()).glob(f"livro-{chapter}-*"):
+        try:
+            pid = int((folder / "owner.pid").read_text())
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except (OSError, ValueError):
+            pass  # no owner file yet, or another user's process: leave it
+
+
+def failing_cell(nb) -> tuple[int, str]:
+    """The cell where an execution stopped, counted from 1 among all cells of the partial notebook
+    (as saved in _build/failed/), and the first line of its code."""
+    started = None  # a dead kernel marks no cell: the last code cell that started is the one
+    for position, cell in enumerate(nb.cells, start=1):
+        if cell.cell_type != "code":
+            continue
+        status = cell.metadata.get("papermill", {}).get("status")
+        if status in ("failed", "running") or any(o.get("output_type") == "error" for o in cell.get("outputs", [])):
+            started = (position, cell)
+            break
+        if status not in (None, "pending"):
+            started = (position, cell)
+    if started is None:
+        return 0, ""
+    position, cell = started
+    return position, next((ln.strip() for ln in cell.source.splitlines() if ln.strip()), "")[:60]
+
+
+def write_pair(executed_path: Path, data: dict, nb_target: Path, results_target: Path) -> None:
+    """Replace the notebook and its results together: both written to unique temporary names
+    first, the results file (which holds the seal over both) renamed last, with SIGTERM/SIGINT/
+    SIGHUP held back during the two renames. A SIGKILL between them leaves a pair whose seal
+    does not match, which the build, the tests and `up_to_date` detect."""
     import nbformat
-    import papermill
+
+    from livro import integrity
+
+    nb_target.parent.mkdir(parents=True, exist_ok=True)
+    results_target.parent.mkdir(parents=True, exist_ok=True)
+    temps = []
+    try:
+        for target in (nb_target, results_target):
+            fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+            os.close(fd)
+            temps.append(Path(name))
+        nb_tmp, res_tmp = temps
+        shutil.copyfile(executed_path, nb_tmp)
+        data["seal"] = integrity.seal(nbformat.read(nb_tmp, as_version=4), data)
+        res_tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
+        for tmp in temps:
+            with open(tmp, "rb") as handle:
+                os.fsync(handle.fileno())
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        try:
+            nb_tmp.replace(nb_target)
+            res_tmp.replace(results_target)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
+    finally:
+        for tmp in temps:
+            tmp.unlink(missing_ok=True)
+
+
+def execute(chapter: str, profile: str, out: Path | None, force: bool = True) -> int:
+    """Execute one chapter; 0 done or up to date, 1 failed, 2 cannot start, 3 locked, STOPPED (130)
+    stopped by a signal."""
+    from livro.integrity import BookError
 
     source_path = book.BOOK / f"{chapter}.md"
     if not source_path.exists():
         print(f"There is no chapter {chapter}: {source_path} does not exist.")
         return 2
+    if out is None and profile == "full":
+        nb_target, results_target = book.EXECUTED / f"{chapter}.ipynb", book.RESULTS / f"{chapter}.json"
+        build_dir = book.EXECUTED.parent / "_build"
+        locks, failed = build_dir / "locks", build_dir / "failed"
+    else:
+        out = out or ROOT / "_build" / "smoke"
+        nb_target, results_target = out / f"{chapter}.ipynb", out / f"{chapter}.json"
+        locks, failed = out / ".locks", out / "failed"
+    try:
+        with stop_on_signals(), chapter_lock(chapter, locks):
+            return _execute_locked(chapter, profile, source_path, nb_target, results_target, failed,
+                                   full=out is None and profile == "full", force=force)
+    except Locked as error:
+        print(error)
+        return 3
+    except BookError as error:  # e.g. a truncated results file left by a chapter's own code
+        print(error)
+        return 2
+    except Stopped as stop:
+        print(f"[{chapter}] stopped by {stop}: nothing written, previous outputs kept.", flush=True)
+        return STOPPED
+
+
+def _execute_locked(chapter, profile, source_path, nb_target, results_target, failed, full, force) -> int:
+    import jupytext
+    import nbformat
+    import papermill
+
     nb = jupytext.read(source_path)
     if not any("parameters" in c.metadata.get("tags", []) for c in nb.cells):
         print(f"{source_path} has no cell tagged 'parameters'; papermill could not set PROFILE.")
         return 2
-    if out is None and profile == "full":
-        if not force and up_to_date(chapter, book.code_hash(nb), keras_backend(nb)):
-            print(f"[{chapter}] up to date (same code, libraries and data): not executed; --force runs it anyway")
-            return 0
-        nb_target, results_target = book.EXECUTED / f"{chapter}.ipynb", book.RESULTS / f"{chapter}.json"
-    else:
-        out = out or ROOT / "_build" / "smoke"
-        nb_target, results_target = out / f"{chapter}.ipynb", out / f"{chapter}.json"
+    if full and not force and up_to_date(chapter, book.code_hash(nb), keras_backend(nb)):
+        print(f"[{chapter}] up to date (same code, libraries and data): not executed; --force runs it anyway")
+        return 0
 
+    remove_abandoned_work(chapter)
     work = Path(tempfile.mkdtemp(prefix=f"livro-{chapter}-"))
-    inp, outp, results = work / "input.ipynb", work / "output.ipynb", work / "results.json"
-    nbformat.write(nb, inp)
+    (work / "owner.pid").write_text(str(os.getpid()))
     env_before = dict(os.environ)
-    os.environ["LIVRO_RESULTS"] = str(results)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    backend = os.environ["KERAS_BACKEND"] = keras_backend(nb)
-    os.environ.update(training_environment(chapter, results_target.parent, force))
-    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
-    print(f"[{chapter}] executing with PROFILE={profile}, Keras backend {backend} …", flush=True)
-    start = time.time()
     try:
-        papermill.execute_notebook(
-            str(inp), str(outp), parameters={"PROFILE": profile}, cwd=str(ROOT),
-            kernel_name="python3", progress_bar=False, log_output=False,
-        )
-    except papermill.PapermillExecutionError as error:
-        failed = ROOT / "_build" / "failed"
-        failed.mkdir(parents=True, exist_ok=True)
-        if outp.exists():
-            shutil.copy(outp, failed / f"{chapter}.ipynb")
-        print(
-            f"[{chapter}] failed in cell {error.cell_index} ({error.ename}: {error.evalue}); "
-            f"previous outputs kept, partial notebook in _build/failed/{chapter}.ipynb."
-        )
-        return 1
+        inp, outp, results = work / "input.ipynb", work / "output.ipynb", work / "results.json"
+        nbformat.write(nb, inp)
+        os.environ["LIVRO_RESULTS"] = str(results)
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        backend = os.environ["KERAS_BACKEND"] = keras_backend(nb)
+        os.environ.update(training_environment(chapter, results_target.parent, force))
+        os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+        print(f"[{chapter}] executing with PROFILE={profile}, Keras backend {backend} …", flush=True)
+        start = time.time()
+        try:
+            # nbclient puts its own SIGTERM/SIGINT handlers (shut the kernel down) during the run
+            papermill.execute_notebook(
+                str(inp), str(outp), parameters={"PROFILE": profile}, cwd=str(ROOT),
+                kernel_name="python3", progress_bar=False, log_output=False,
+                # the kernel's own log: "running over TCP without encryption" on every run (it is
+                # local), tracebacks of its sockets when a stop shuts it down; cell errors are outputs
+                extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
+            )
+        except Exception as error:  # PapermillExecutionError, DeadKernelError, CellTimeoutError, ...
+            return report_failure(chapter, error, outp, failed)
+        finally:
+            os.environ.clear()
+            os.environ.update(env_before)
+            if threading.current_thread() is threading.main_thread():
+                for sig in STOP_SIGNALS:  # nbclient leaves the default handlers behind
+                    signal.signal(sig, _stop)
+        wall = time.time() - start
+
+        executed = nbformat.read(outp, as_version=4)
+        from livro.integrity import read_json
+
+        data = read_json(results) if results.exists() else {}
+        data["provenance"] = {
+            "chapter": chapter,
+            "profile": profile,
+            "code_sha256": book.code_hash(nb),
+            "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "wall_seconds": round(wall, 1),
+            "backend": backend,
+            "cpu": cpu_model(),
+            "cores_used": len(os.sched_getaffinity(0)),  # 1 in a lane of `--jobs 2`
+            "gpu": gpu_model(),
+            "versions": versions(),
+            "cell_seconds": cell_times(executed),
+        }
+        write_pair(outp, data, nb_target, results_target)
     finally:
         os.environ.clear()
         os.environ.update(env_before)
-    wall = time.time() - start
-
-    executed = nbformat.read(outp, as_version=4)
-    data = json.loads(results.read_text()) if results.exists() else {}
-    data["provenance"] = {
-        "chapter": chapter,
-        "profile": profile,
-        "code_sha256": book.code_hash(nb),
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "wall_seconds": round(wall, 1),
-        "backend": backend,
-        "cpu": cpu_model(),
-        "cores_used": len(os.sched_getaffinity(0)),  # 1 in a lane of `--jobs 2`
-        "gpu": gpu_model(),
-        "versions": versions(),
-        "cell_seconds": cell_times(executed),
-    }
-    nb_target.parent.mkdir(parents=True, exist_ok=True)
-    results_target.parent.mkdir(parents=True, exist_ok=True)
-    tmp_nb = nb_target.with_suffix(".ipynb.tmp")
-    tmp_res = results_target.with_suffix(".json.tmp")
-    nbformat.write(executed, tmp_nb)
-    tmp_res.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
-    tmp_nb.replace(nb_target)
-    tmp_res.replace(results_target)
-    shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
     print(f"[{chapter}] done in {wall:.0f} s → {nb_target}; trainings: {cache.summary(data)}")
     return 0
 
@@ -266,18 +439,75 @@ def fill(chapter: str, profile: str = "full") -> int:
     return 0
 
 
+def report_failure(chapter: str, error: Exception, outp: Path, failed: Path) -> int:
+    """One sentence: chapter, cell as numbered in the partial notebook kept, error; outputs kept."""
+    import nbformat
+
+    name = getattr(error, "ename", None) or type(error).__name__
+    text = getattr(error, "evalue", None)
+    if text is None:
+        text = next((ln for ln in str(error).splitlines() if ln.strip()), "")
+    if name == "DeadKernelError":
+        text = "the kernel died: out of memory, or killed"
+    where, kept = "", ""
+    if outp.exists():
+        failed.mkdir(parents=True, exist_ok=True)
+        partial = failed / f"{chapter}.ipynb"
+        shutil.copyfile(outp, partial)
+        kept = f", partial notebook in {partial}"
+        try:
+            position, first = failing_cell(nbformat.read(partial, as_version=4))
+            if position:
+                where = f" in cell {position} of {partial.name} (`{first}`)"
+        except Exception:  # a notebook cut mid-write: the message still names the chapter
+            pass
+    print(f"[{chapter}] failed{where} ({name}: {text}); previous outputs kept{kept}.", flush=True)
+    return 1
+
+
 def longest_first(chapters: list[str]) -> list[str]:
     """The chapters by the wall time of their last recorded execution, longest first (never
     executed: first of all), so that no long chapter starts last while the other lanes idle."""
+    from livro.integrity import BookError
+
     def seconds(chapter):
-        results = book.read_results(chapter) or {}
+        try:
+            results = book.read_results(chapter) or {}
+        except BookError:  # a corrupt results file: its chapter runs, and early
+            return float("inf")
         return results.get("provenance", {}).get("wall_seconds", float("inf"))
 
     return sorted(chapters, key=seconds, reverse=True)
 
 
+def _lane_child(core: int) -> None:
+    """In a lane's child, before it runs: pin it to its core and have Linux send it SIGTERM
+    when the parent dies, even by SIGKILL (prctl PR_SET_PDEATHSIG), so no lane outlives it."""
+    os.sched_setaffinity(0, {core})
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def stop_lanes(running: dict, grace: float = 20.0) -> None:
+    """Forward the stop to every lane (SIGTERM), give them `grace` seconds, then SIGKILL."""
+    for proc in running.values():
+        if proc.poll() is None:
+            proc.terminate()
+    deadline = time.time() + grace
+    for proc in running.values():
+        try:
+            proc.wait(timeout=max(0.1, deadline - time.time()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def run_lanes(chapters: list[str], jobs: int, options: list[str]) -> int:
-    """Execute the chapters in `jobs` lanes, each a child process pinned to one CPU core."""
+    """Execute the chapters in `jobs` lanes, each a child process pinned to one CPU core.
+    Stopping the parent (SIGTERM, SIGINT, SIGHUP; SIGKILL through PR_SET_PDEATHSIG) stops every
+    lane; a stopped lane writes nothing."""
     cores = sorted(os.sched_getaffinity(0))[:jobs]
     queue = longest_first(chapters)
     running: dict[int, subprocess.Popen] = {}  # core -> the child executing a chapter there
@@ -285,17 +515,24 @@ def run_lanes(chapters: list[str], jobs: int, options: list[str]) -> int:
     print(f"executing {len(queue)} chapters in {len(cores)} lanes (cores {cores}), in this order: {', '.join(queue)}",
           flush=True)
     started = time.time()
-    while queue or running:
-        for core in cores:
-            if core not in running and queue:
-                running[core] = subprocess.Popen(
-                    [sys.executable, __file__, queue.pop(0), *options],
-                    preexec_fn=lambda core=core: os.sched_setaffinity(0, {core}))
-        time.sleep(1)
-        for core, proc in list(running.items()):
-            if proc.poll() is not None:
-                status = max(status, proc.returncode)
-                del running[core]
+    try:
+        with stop_on_signals():
+            while queue or running:
+                for core in cores:
+                    if core not in running and queue:
+                        running[core] = subprocess.Popen(
+                            [sys.executable, __file__, queue.pop(0), *options],
+                            preexec_fn=lambda core=core: _lane_child(core))
+                time.sleep(1)
+                for core, proc in list(running.items()):
+                    if proc.poll() is not None:
+                        status = max(status, proc.returncode)
+                        del running[core]
+    except Stopped as stop:
+        stop_lanes(running)
+        print(f"stopped by {stop}: {len(running)} running chapters stopped (previous outputs kept), "
+              f"{len(queue)} not started.", flush=True)
+        return STOPPED
     print(f"{len(chapters)} chapters in {len(cores)} lanes: {time.time() - started:.0f} s from first start to last end")
     return status
 
@@ -312,7 +549,12 @@ def main(argv=None) -> int:
                         help="run chapters in this many lanes at once, one CPU core each (default 1: "
                              "one chapter at a time on every core)")
     args = parser.parse_args(argv)
-    chapters = args.chapters or book.chapters()
+    known = book.chapters()
+    unknown = [name for name in args.chapters if name not in known]
+    if unknown:  # CHAPTER (and the Execute workflow's input) is data: nothing runs on a bad name
+        print(f"{unknown[0]!r} is not a chapter of this book; the chapters are: {', '.join(known)}.")
+        return 2
+    chapters = args.chapters or known
     if args.fill:
         return max(fill(chapter, args.profile) for chapter in chapters)
     if args.force:  # one run id for every lane and helper process: what this run trained counts
@@ -329,6 +571,8 @@ def main(argv=None) -> int:
     status = 1 if refused else 0
     for chapter in chapters:
         status = max(status, execute(chapter, args.profile, args.out, force=args.force))
+        if status == STOPPED:  # the rest of the list is not started
+            break
     return status
 
 
