@@ -90,6 +90,7 @@ def provenance_page() -> str:
             f"| data | {prov.get('date')} |",
             f"| perfil | {prov.get('profile')} |",
             f"| dispositivo | {prov.get('gpu') or 'CPU'}: {prov.get('cpu')} |",
+            *device_rows(prov),
             f"| núcleos usados | {cores_text(prov)} |",
             f"| backend Keras | {prov.get('backend')} |",
             f"| versões | {libs} |",
@@ -108,6 +109,13 @@ def provenance_page() -> str:
                              f"| {r.expected.replace('|', '/')} | {r.verdict} |")
             lines.append("")
     return "\n".join(lines + bench_section()) + "\n"
+
+
+def device_rows(prov: dict) -> list[str]:
+    """What each framework listed as its devices (`devices`, recorded since GPU executions)."""
+    devices = prov.get("devices") or {}
+    return [f"| dispositivos ({name}) | {', '.join(found) if isinstance(found, list) else found} |"
+            for name, found in devices.items()]
 
 
 def interval(prov: dict) -> tuple[dt.datetime, dt.datetime]:
