@@ -178,6 +178,13 @@ def bench_section() -> list[str]:
             *[f"- {n}" for n in b.get("notes", [])], ""]
 
 
+def editions_page() -> str:
+    """The page "O que mudou entre edições" (scripts/editions.py, from edicoes.yml and git)."""
+    import editions
+
+    return editions.changes_page()
+
+
 def assemble(src: Path, conf: dict) -> list[str]:
     import nbformat
 
@@ -191,6 +198,7 @@ def assemble(src: Path, conf: dict) -> list[str]:
                 continue
             write_if_changed(src / "book" / path.relative_to(book.BOOK), path.read_bytes(), wanted)
     write_if_changed(src / "book" / "proveniencia.md", provenance_page().encode(), wanted)
+    write_if_changed(src / "book" / "edicoes.md", editions_page().encode(), wanted)
     warnings = []
     for chapter in chapters:
         reason = book.staleness(chapter)
