@@ -3,17 +3,19 @@
 #   make test       runs the tests (smoke execution of every chapter, answer checks, book build)
 #   make execute [CHAPTER=modulo3] [PROFILE=full|smoke] [FORCE=1] [JOBS=1]   (unchanged chapters are
 #                   skipped; several chapters run in JOBS lanes at once, one core each, JOBS = cores by default)
-#   make site [BASE_URL=/]   versioned site (every v* tag + latest, both editions) in _build/site
+#   make site [BASE_URL=/]   versioned site (each edition of edicoes.yml + latest, both editions) in _build/site
 #   make check      the publishing gate: one sentence per stale chapter, forged output or unregistered
 #                   out-of-range answer (make site and the Publish workflow run it first)
 #   make answers    answer report from the committed outputs → _build/answers.json
 #   make bench [CHAPTER=trabalho2]   training speed of each heavy exercise → results/bench.json
+#   REQUIREMENTS=requirements-gpu.txt   (any target) sets .venv up with TensorFlow and JAX for CUDA
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 CHAPTER ?=
 PROFILE ?= full
 JOBS ?= $(shell nproc 2>/dev/null || echo 1)
+REQUIREMENTS ?= requirements.txt
 # Data directory: $LIVRO_DATA if set (empty: the Keras downloads), else the offline mirror's
 # folder beside the repository if there is one (livro/data.py holds its checksums), else
 # nothing (the Keras downloads are used).
@@ -31,9 +33,9 @@ site: export LIVRO_BASE_URL = $(or $(value BASE_URL),/)
 
 env: $(VENV)/.installed
 
-$(VENV)/.installed: requirements.txt
+$(VENV)/.installed: $(REQUIREMENTS)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check -r $(REQUIREMENTS)
 	touch $@
 
 book: env

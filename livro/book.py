@@ -232,9 +232,11 @@ def judge_deviation(q: dict, value, deviation: dict, dev_key: str) -> tuple[str,
     return "deviation", deviation["reason"]
 
 
-def check(chapter: str, results: dict | None = None, deviations: dict | None = None) -> list[Row]:
-    """One row per checkable quantity of a chapter, from its recorded results."""
-    spec = read_spec(chapter)
+def check(chapter: str, results: dict | None = None, deviations: dict | None = None,
+          spec: dict | None = None) -> list[Row]:
+    """One row per checkable quantity of a chapter, from its recorded results (and, for an
+    older edition's results, that edition's answer key `spec`)."""
+    spec = read_spec(chapter) if spec is None else spec
     if results is None:
         results = read_results(chapter) or {}
     if deviations is None:

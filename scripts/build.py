@@ -126,6 +126,7 @@ def provenance_page() -> str:
             f"| data | {md(prov.get('date'))} |",
             f"| perfil | {md(prov.get('profile'))} |",
             f"| dispositivo | {md(prov.get('gpu') or 'CPU')}: {md(prov.get('cpu'))} |",
+            *device_rows(prov),
             f"| núcleos usados | {cores_text(prov)} |",
             f"| backend Keras | {md(prov.get('backend'))} |",
             f"| versões | {libs} |",
@@ -153,6 +154,13 @@ def verdict_text(row: book.Row) -> str:
         return row.verdict
     registered = f"{row.registered:.4g}" if isinstance(row.registered, float) else row.registered
     return f"deviation (registrado: {registered}; tolerância: {row.tolerance})"
+
+
+def device_rows(prov: dict) -> list[str]:
+    """What each framework listed as its devices (`devices`, recorded since GPU executions)."""
+    devices = prov.get("devices") or {}
+    return [f"| dispositivos ({name}) | {', '.join(found) if isinstance(found, list) else found} |"
+            for name, found in devices.items()]
 
 
 def interval(prov: dict) -> tuple[dt.datetime, dt.datetime]:
@@ -215,6 +223,13 @@ def bench_section() -> list[str]:
             *[f"- {md(n)}" for n in b.get("notes", [])], ""]
 
 
+def editions_page() -> str:
+    """The page "O que mudou entre edições" (scripts/editions.py, from edicoes.yml and git)."""
+    import editions
+
+    return editions.changes_page()
+
+
 def assemble(src: Path, conf: dict) -> list[str]:
     import nbformat
 
@@ -228,6 +243,7 @@ def assemble(src: Path, conf: dict) -> list[str]:
                 continue
             write_if_changed(src / "book" / path.relative_to(book.BOOK), path.read_bytes(), wanted)
     write_if_changed(src / "book" / "proveniencia.md", provenance_page().encode(), wanted)
+    write_if_changed(src / "book" / "edicoes.md", editions_page().encode(), wanted)
     warnings = []
     for chapter in chapters:
         reason = book.staleness(chapter)

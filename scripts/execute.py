@@ -77,13 +77,40 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def gpu_model() -> str | None:
-    nvidia = shutil.which("nvidia-smi")
-    if not nvidia:
-        return None
-    out = subprocess.run([nvidia, "--query-gpu=name", "--format=csv,noheader"],
-                         capture_output=True, text=True)
-    return out.stdout.strip() or None
+# Asked in a fresh process after the chapter ran, in the same environment as its kernel: the
+# devices each framework places its computations on (a GPU first when it sees one).
+DEVICE_PROBE = """
+import json
+found = {}
+try:
+    import tensorflow as tf
+    found["tensorflow"] = [d.device_type + ": " + tf.config.experimental.get_device_details(d).get("device_name", d.name)
+                           for d in tf.config.list_physical_devices()]
+except ImportError:
+    pass
+try:
+    import jax
+    found["jax"] = [d.platform + ": " + d.device_kind for d in jax.devices()]
+except ImportError:
+    pass
+print(json.dumps(found))
+"""
+
+
+def framework_devices() -> dict:
+    """{framework: ["CPU: ...", "GPU: NVIDIA ..."]} as TensorFlow (tf.config.list_physical_devices)
+    and JAX (jax.devices()) list them; an error text instead if the probe failed."""
+    proc = subprocess.run([sys.executable, "-c", DEVICE_PROBE], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    if proc.returncode != 0:
+        return {"error": (proc.stderr.strip().splitlines() or ["no output"])[-1]}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def used_gpu(devices: dict, backend: str) -> str | None:
+    """The GPU the chapter's Keras backend computed on, as that framework names it; None: the CPU."""
+    gpus = [d.split(": ", 1)[1] for d in devices.get(backend, []) if d.lower().startswith("gpu")]
+    return gpus[0] if gpus else None
 
 
 def cell_times(nb) -> list[dict]:
@@ -103,6 +130,17 @@ def keras_backend(nb) -> str:
     return os.environ.get("KERAS_BACKEND") or nb.metadata.get("livro", {}).get("keras_backend", "tensorflow")
 
 
+def same_libraries(recorded: dict, current: dict) -> bool:
+    """Is every library the execution recorded at the same version now? A library installed
+    since (jax, for another chapter's backend) does not count, and `tensorflow` (the GPU
+    build) and `tensorflow-cpu` of the same version are the same library."""
+    def named(found: dict) -> dict:
+        return {("tensorflow" if name == "tensorflow-cpu" else name): v for name, v in found.items()}
+
+    now = named(current)
+    return all(now.get(name) == version for name, version in named(recorded).items())
+
+
 def up_to_date(chapter: str, code_sha256: str, backend: str = "tensorflow") -> bool:
     """Is the committed full execution still valid? Code, profile, libraries and data decide,
     and the pair must be intact (livro.integrity: code cells, glued values, seal)."""
@@ -118,10 +156,7 @@ def up_to_date(chapter: str, code_sha256: str, backend: str = "tensorflow") -> b
     prov = results.get("provenance", {})
     if prov.get("profile") != "full" or prov.get("code_sha256") != code_sha256:
         return False
-    # Every library the execution recorded must be at the same version now; a library
-    # installed since (jax, for another chapter's backend) does not touch this chapter.
-    current = versions()
-    if any(current.get(name) != version for name, version in prov.get("versions", {}).items()):
+    if not same_libraries(prov.get("versions", {}), versions()):
         return False
     if prov.get("backend") != backend:
         return False
@@ -376,7 +411,8 @@ def _execute_locked(chapter, profile, source_path, nb_target, results_target, fa
             "backend": backend,
             "cpu": cpu_model(),
             "cores_used": len(os.sched_getaffinity(0)),  # 1 in a lane of `--jobs 2`
-            "gpu": gpu_model(),
+            "gpu": used_gpu(devices := framework_devices(), backend),
+            "devices": devices,
             "versions": versions(),
             "cell_seconds": cell_times(executed),
         }

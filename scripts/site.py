@@ -1,15 +1,18 @@
-"""Assemble the published site: every release tag and `latest`, both editions.
+"""Assemble the published site: every edition of edicoes.yml and `latest`, both editions.
 
-    python scripts/site.py [--base-url /] [--out _build/site] [--tags v2026.1 ...]
+    python scripts/site.py [--base-url /] [--out _build/site] [--tags NAME=REF ...]
 
     <out>/versions.json            the version switcher's list (pydata-sphinx-theme format)
-    <out>/index.html               sends readers to the newest release
+    <out>/index.html               sends readers to the newest edition
     <out>/<version>/               the full book (answers hidden until opened)
     <out>/<version>/aluno/         the student edition (no answers in the HTML)
 
-A release is a git tag `v*` (e.g. v2026.1); `latest` is the working tree (main).
-An older tag is built from its own committed executed chapters with its own
-scripts/build.py: no data, no training. The site is static: serve <out> as is.
+The versions are the editions of edicoes.yml (newest first), then `latest`, the
+working tree (main); `--tags NAME=REF ...` builds those refs instead of the editions.
+An edition is built from its own commit's executed chapters with that commit's
+scripts/build.py: no data, no training. An edition that fails to build is reported
+and left out (the others still publish); `latest` failing fails the site. The site
+is static: serve <out> as is.
 """
 from __future__ import annotations
 
@@ -25,12 +28,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def release_tags() -> list[str]:
-    out = subprocess.run(["git", "tag", "--list", "v*", "--sort=-v:refname"], cwd=ROOT,
-                         capture_output=True, text=True, check=True).stdout
-    return [tag for tag in out.split() if tag]
-
-
 def export(tag: str, ref: str) -> Path:
     """The tree of `ref`, as committed, in _build/versions/<tag>/ (build outputs kept)."""
     target = ROOT / "_build" / "versions" / tag
@@ -44,14 +41,43 @@ def export(tag: str, ref: str) -> Path:
     return target
 
 
-def build_version(tree: Path, version: str, base: str, out: Path) -> None:
+def build_version(tree: Path, version: str, base: str, out: Path) -> str | None:
+    """Build one version into `out`; None when it built, else why not (its output's last lines)."""
     command = [sys.executable, str(tree / "scripts" / "build.py"), "--edition", "both", "--strict",
                "--version", version, "--switcher", f"{base}versions.json", "--out", str(out)]
     print(f"[site] building {version} …", flush=True)
     proc = subprocess.run(command, cwd=tree, capture_output=True, text=True)
     if proc.returncode != 0:
         tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-15:])
-        raise SystemExit(f"[site] the build of {version} failed ({tree}):\n{tail}")
+        return f"the build of {version} failed ({tree}):\n{tail}"
+    return None
+
+
+def edition_refs() -> dict[str, str]:
+    """The editions of edicoes.yml as {name: commit}, newest first."""
+    import editions
+
+    return {e.name: e.commit for e in reversed(editions.load())}
+
+
+def build_editions(refs: dict[str, str], base: str, out: Path) -> list[str]:
+    """Build each edition from its commit; one that fails is reported and skipped.
+
+    Returns the names that were built, in the order given."""
+    built = []
+    for name, ref in refs.items():
+        try:
+            tree = export(name, ref)
+        except subprocess.CalledProcessError as error:
+            why = f"its commit {ref} cannot be read here ({error.stderr.decode().strip() or error})"
+        else:
+            why = build_version(tree, name, base, out / name)
+        if why:
+            shutil.rmtree(out / name, ignore_errors=True)
+            print(f"[site] EDITION SKIPPED: {name}: {why}", flush=True)
+        else:
+            built.append(name)
+    return built
 
 
 def versions_json(versions: list[str], base: str) -> list[dict]:
@@ -87,23 +113,26 @@ def main(argv=None) -> int:
     parser.add_argument("--base-url", default="/", help="where the site is served, e.g. /redes-neurais/")
     parser.add_argument("--out", type=Path, default=ROOT / "_build" / "site")
     parser.add_argument("--tags", nargs="*",
-                        help="release tags to include (default: every v* tag); NAME=REF builds REF as NAME")
+                        help="versions to build instead of the editions of edicoes.yml; NAME=REF builds REF as NAME")
     args = parser.parse_args(argv)
     base = args.base_url if args.base_url.endswith("/") else args.base_url + "/"
-    refs = dict(t.split("=", 1) if "=" in t else (t, t) for t in
-                (release_tags() if args.tags is None else args.tags))
-    tags = list(refs)
-    versions = tags + ["latest"]
+    if args.tags is None:
+        refs = edition_refs()
+    else:
+        refs = dict(t.split("=", 1) if "=" in t else (t, t) for t in args.tags)
     if args.out.exists():
         shutil.rmtree(args.out)
     args.out.mkdir(parents=True)
-    for tag in tags:
-        build_version(export(tag, refs[tag]), tag, base, args.out / tag)
-    build_version(ROOT, "latest", base, args.out / "latest")
+    versions = build_editions(refs, base, args.out) + ["latest"]
+    why = build_version(ROOT, "latest", base, args.out / "latest")
+    if why:
+        raise SystemExit(f"[site] {why}")
     (args.out / "versions.json").write_text(json.dumps(versions_json(versions, base), indent=1, ensure_ascii=False))
     (args.out / "index.html").write_text(index_html(versions, base))
     (args.out / ".nojekyll").write_text("")
-    print(f"[site] {len(versions)} versions × 2 editions → {args.out}")
+    skipped = [name for name in refs if name not in versions]
+    print(f"[site] {len(versions)} versions × 2 editions → {args.out}: {', '.join(versions)}"
+          + (f"; skipped (see above): {', '.join(skipped)}" if skipped else ""))
     return 0
 
 

@@ -10,6 +10,7 @@ import html as htmllib
 import re
 import http.server
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -19,7 +20,9 @@ import pytest
 
 from livro import book
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+# The CI workflow's browser step names the runner's own browser in LIVRO_BROWSER.
+CHROMIUM = (os.environ.get("LIVRO_BROWSER") or shutil.which("chromium") or shutil.which("chromium-browser")
+            or shutil.which("google-chrome"))
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (.ci/run installs it)")
 CHAPTER = "modulo3"
 
