@@ -437,7 +437,7 @@ def training_environment(chapter: str, results_dir: Path, force: bool) -> dict:
     return env
 
 
-def fill(chapter: str, profile: str = "full") -> int:
+def fill(chapter: str, profile: str = "full", out: Path | None = None) -> int:
     """Run a chapter as a helper lane: train the trainings that no other process holds.
 
     The chapter executes top to bottom with ``LIVRO_TREINO_FILL=1``: ``livro.treino`` skips
@@ -453,7 +453,7 @@ def fill(chapter: str, profile: str = "full") -> int:
     nb = jupytext.read(book.BOOK / f"{chapter}.md")
     work = Path(tempfile.mkdtemp(prefix=f"livro-fill-{chapter}-"))
     nbformat.write(nb, work / "input.ipynb")
-    results_dir = book.RESULTS if profile == "full" else ROOT / "_build" / "smoke"
+    results_dir = out or (book.RESULTS if profile == "full" else ROOT / "_build" / "smoke")
     env = {**training_environment(chapter, results_dir, False), cache.FILL_ENV: "1",
            "LIVRO_RESULTS": str(work / "results.json"), "KERAS_BACKEND": keras_backend(nb),
            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
@@ -463,7 +463,8 @@ def fill(chapter: str, profile: str = "full") -> int:
     try:
         papermill.execute_notebook(str(work / "input.ipynb"), str(work / "output.ipynb"),
                                    parameters={"PROFILE": profile}, cwd=str(ROOT), kernel_name="python3",
-                                   progress_bar=False, log_output=False, allow_errors=True)
+                                   progress_bar=False, log_output=False, allow_errors=True,
+                                   extra_arguments=["--IPKernelApp.log_level=CRITICAL"])
     except papermill.PapermillExecutionError:
         pass  # cells after a skipped training fail by design
     finally:
@@ -540,6 +541,16 @@ def stop_lanes(running: dict, grace: float = 20.0) -> None:
             proc.wait()
 
 
+def will_execute(chapter: str, options: list[str]) -> bool:
+    """Will the lane of `chapter` execute it (rather than find it up to date)?"""
+    if "--force" in options or "--out" in options or "full" not in options:
+        return True
+    import jupytext
+
+    nb = jupytext.read(book.BOOK / f"{chapter}.md")
+    return not up_to_date(chapter, book.code_hash(nb), keras_backend(nb))
+
+
 def run_lanes(chapters: list[str], jobs: int, options: list[str]) -> int:
     """Execute the chapters in `jobs` lanes, each a child process pinned to one CPU core.
     Stopping the parent (SIGTERM, SIGINT, SIGHUP; SIGKILL through PR_SET_PDEATHSIG) stops every
@@ -547,6 +558,9 @@ def run_lanes(chapters: list[str], jobs: int, options: list[str]) -> int:
     cores = sorted(os.sched_getaffinity(0))[:jobs]
     queue = longest_first(chapters)
     running: dict[int, subprocess.Popen] = {}  # core -> the child executing a chapter there
+    executing: dict[int, tuple[str, float]] = {}  # core -> (chapter its lane executes, start)
+    helping: dict[int, str] = {}  # core -> the chapter whose trainings a helper lane runs
+    helped: set[str] = set()
     status = 0
     print(f"executing {len(queue)} chapters in {len(cores)} lanes (cores {cores}), in this order: {', '.join(queue)}",
           flush=True)
@@ -556,13 +570,30 @@ def run_lanes(chapters: list[str], jobs: int, options: list[str]) -> int:
             while queue or running:
                 for core in cores:
                     if core not in running and queue:
+                        executing[core] = (queue.pop(0), time.time())
                         running[core] = subprocess.Popen(
-                            [sys.executable, __file__, queue.pop(0), *options],
+                            [sys.executable, __file__, executing[core][0], *options],
+                            preexec_fn=lambda core=core: _lane_child(core))
+                    elif core not in running and (pending := [
+                            c for c, _ in executing.values() if c not in helped and will_execute(c, options)]):
+                        # Nothing left to start: this idle lane trains what a chapter that is really
+                        # executing (not found up to date) has not started yet; livro.treino's
+                        # per-training locks share the work out.
+                        helped.add(helping.setdefault(core, pending[0]))
+                        running[core] = subprocess.Popen(
+                            [sys.executable, __file__, pending[0], "--fill",
+                             *[o for o in options if o != "--force"]],
                             preexec_fn=lambda core=core: _lane_child(core))
                 time.sleep(1)
                 for core, proc in list(running.items()):
                     if proc.poll() is not None:
-                        status = max(status, proc.returncode)
+                        if core in executing:
+                            status = max(status, proc.returncode)
+                            chapter, _ = executing.pop(core)
+                            for other, helped_chapter in list(helping.items()):
+                                if helped_chapter == chapter:  # its trainings are all done by now
+                                    running[other].terminate()
+                        helping.pop(core, None)
                         del running[core]
     except Stopped as stop:
         stop_lanes(running)
@@ -592,15 +623,17 @@ def main(argv=None) -> int:
         return 2
     chapters = args.chapters or known
     if args.fill:
-        return max(fill(chapter, args.profile) for chapter in chapters)
+        return max(fill(chapter, args.profile, args.out) for chapter in chapters)
     if args.force:  # one run id for every lane and helper process: what this run trained counts
         os.environ.setdefault(cache.RUN_ENV, f"{time.time_ns()}-{os.getpid()}")
     refused = data_problems(chapters)  # a chapter whose data is missing or corrupt never starts
     for chapter, sentences in refused.items():
         print("\n".join(f"[{chapter}] not executed, DataMissing: {sentence}" for sentence in sentences), flush=True)
     chapters = [chapter for chapter in chapters if chapter not in refused]
-    jobs = min(args.jobs, len(os.sched_getaffinity(0)), len(chapters))
-    if jobs > 1:
+    # With two cores or more, chapters always run in one-core lanes (a lone chapter too: the
+    # other lane helps with its trainings), so every training computes with one thread.
+    jobs = min(args.jobs, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
+    if jobs > 1 and chapters:
         options = ["--profile", args.profile, *(["--out", str(args.out)] if args.out else []),
                    *(["--force"] if args.force else [])]
         return max(run_lanes(chapters, jobs, options), 1 if refused else 0)

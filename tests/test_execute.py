@@ -15,3 +15,35 @@ def test_lanes_start_with_the_chapter_that_took_longest(monkeypatch):
         None if walls[chapter] is None else {"provenance": {"wall_seconds": walls[chapter]}}))
     # A chapter never executed has no time yet: it goes first rather than risk ending last.
     assert execute.longest_first(["curto", "longo", "novo", "medio"]) == ["novo", "longo", "medio", "curto"]
+
+
+FAKE_LANE = """
+import json, os, sys, time
+log = os.environ["LANE_LOG"]
+with open(log, "a") as out:
+    out.write(json.dumps({"argv": sys.argv[1:], "cores": sorted(os.sched_getaffinity(0))}) + "\\n")
+time.sleep(4 if "--fill" not in sys.argv else 60)  # a helper lane would outlive its chapter
+"""
+
+
+def test_an_idle_lane_helps_with_the_trainings_of_a_running_chapter(tmp_path, monkeypatch):
+    """One chapter on two cores: its own lane on one core, a helper lane (--fill) on the other,
+    stopped when the chapter's lane ends."""
+    if len(execute.os.sched_getaffinity(0)) < 2:
+        import pytest
+
+        pytest.skip("needs two cores")
+    fake = tmp_path / "lane.py"
+    fake.write_text(FAKE_LANE)
+    log = tmp_path / "lanes.jsonl"
+    monkeypatch.setenv("LANE_LOG", str(log))
+    monkeypatch.setattr(execute, "__file__", str(fake))
+    start = execute.time.time()
+    assert execute.run_lanes(["capitulo"], 2, ["--profile", "smoke", "--out", str(tmp_path), "--force"]) == 0
+    assert execute.time.time() - start < 30, "the helper lane was not stopped with its chapter"
+    import json
+
+    lanes = [json.loads(line) for line in log.read_text().splitlines()]
+    assert lanes[0]["argv"] == ["capitulo", "--profile", "smoke", "--out", str(tmp_path), "--force"]
+    assert lanes[1]["argv"] == ["capitulo", "--fill", "--profile", "smoke", "--out", str(tmp_path)]
+    assert len(lanes[0]["cores"]) == len(lanes[1]["cores"]) == 1 and lanes[0]["cores"] != lanes[1]["cores"]

@@ -225,18 +225,30 @@ def test_folders_of_killed_runs_are_removed(tiny_book, nothing_left_behind):
 
 
 def test_execute_workflow_treats_its_input_as_data(tmp_path):
-    """The Execute workflow's `chapters` input: checked against the book in the plan job, and
-    passed to make through the environment, never on its command line."""
+    """The Execute workflow's `chapters` input: split into words by bash (never evaluated),
+    checked against the book by scripts/plan.py in the plan job, and passed to make through the
+    environment, never on its command line."""
     import yaml
 
     workflow = yaml.safe_load((book.ROOT / ".github" / "workflows" / "execute.yml").read_text())
-    plan = next(s["run"] for s in workflow["jobs"]["plan"]["steps"] if "REQUESTED" in s.get("env", {}))
-    script = plan.split("<<'PY'", 1)[1].split("\n", 1)[1].rsplit("PY", 1)[0]
-    run = lambda requested: subprocess.run([sys.executable, "-c", script], cwd=book.ROOT, text=True,  # noqa: E731
-                                           capture_output=True, env={**os.environ, "REQUESTED": requested})
-    bad = run("modulo3 x;touch${IFS}/tmp/INJECTED")
-    assert bad.returncode != 0 and "'x;touch${IFS}/tmp/INJECTED' is not a chapter of this book" in bad.stderr
-    good = run("modulo3 trabalho2")
-    assert good.returncode == 0 and good.stdout.strip() == 'chapters=["modulo3", "trabalho2"]'
-    step = next(s for s in workflow["jobs"]["execute"]["steps"] if "make execute" in s.get("run", ""))
-    assert "CHAPTER" in step["env"] and "$CHAPTER" not in step["run"] and "CHAPTER=" not in step["run"]
+    step = next(s["run"] for s in workflow["jobs"]["plan"]["steps"] if "REQUESTED" in s.get("env", {}))
+    script = "\n".join(line for line in step.splitlines() if "pip install" not in line)
+    marker = tmp_path / "INJECTED"
+
+    def run(requested):
+        output = tmp_path / "output"
+        output.write_text("")
+        env = {**os.environ, "REQUESTED": requested, "EVENT": "workflow_dispatch", "GITHUB_OUTPUT": str(output),
+               "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+        done = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", script], cwd=book.ROOT, text=True,
+                              capture_output=True, env=env)
+        return done, output.read_text()
+
+    bad, _ = run(f"modulo3 x;touch${{IFS}}{marker};#")
+    assert bad.returncode != 0 and "no chapter named x;touch${IFS}" in bad.stderr
+    assert not marker.exists()
+    good, output = run("modulo3 trabalho2")
+    assert good.returncode == 0 and output.strip() == 'chapters=["modulo3", "trabalho2"]'
+    execute_job = workflow["jobs"]["execute"]
+    assert execute_job["env"]["CHAPTER"] == "${{ matrix.chapter }}"
+    assert all("CHAPTER=" not in s.get("run", "") for s in execute_job["steps"])
