@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
+import sys
 
 import pytest
 
-from conftest import smoke_results
+from conftest import ROOT, smoke_results
 from livro import book
 from livro.integrity import BookError
 
@@ -153,3 +155,32 @@ def test_tensorflow_fits_draw_a_new_order_each_epoch(chapter):
            if "shuffled_batches(" not in call and "shuffle=False" not in call]
     assert not bad, (f"book/{chapter}.md has fit calls that repeat one batch order every epoch "
                      f"(use livro.shuffled_batches or shuffle=False): {bad}")
+
+
+# Recorded values that measure time, not what the code computed.
+TIMING = re.compile(r"(_wall_s|_s|_seconds|_s_por_epoca|_segundos|_tempo)$|^tempo_|^hist_")
+
+
+@pytest.fixture(scope="session")
+def second_smoke_dir(tmp_path_factory):
+    """The smoke execution of every chapter, a second time, into another folder (no cache shared)."""
+    out = tmp_path_factory.mktemp("smoke2")
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "execute.py"), "--profile", "smoke", "--out", str(out), "--jobs", "2"],
+        capture_output=True, text=True, env=dict(os.environ),
+    )
+    (out / "log.txt").write_text(proc.stdout + proc.stderr)
+    return out
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_same_code_gives_the_same_numbers(chapter, smoke_dir, second_smoke_dir):
+    """Determinism: two executions of the same code on this machine record the same values, bit
+    for bit (every training computes with one thread in its one-core lane, seeded), timings aside."""
+    first, second = smoke_results(smoke_dir, chapter), smoke_results(second_smoke_dir, chapter)
+    a = {k: v for k, v in first.get("values", {}).items() if not TIMING.search(k)}
+    b = {k: v for k, v in second.get("values", {}).items() if not TIMING.search(k)}
+    assert a, f"{chapter}: no recorded values to compare"
+    differ = sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
+    assert not differ, f"{chapter}: same code, different values: " + ", ".join(
+        f"{k} {a.get(k)!r} vs {b.get(k)!r}" for k in differ[:8])
