@@ -48,12 +48,50 @@ def config(edition: str, version: str | None, switcher: str | None) -> dict:
     if edition == "student":
         conf["title"] += " — edição do aluno"
         sphinx_conf["hide_solutions"] = True
+    conf.setdefault("parse", {}).setdefault("myst_substitutions", {}).update(intro_substitutions())
     if version and switcher:
         match = f"{version}-aluno" if edition == "student" else version
         theme["switcher"] = {"json_url": switcher, "version_match": match}
         theme["check_switcher"] = False  # versions.json lives beside the versions, not in the source
         theme["article_header_end"] = ["version-switcher", "article-header-buttons"]
     return conf
+
+
+DATA_NAMES = {"cifar10.npz": "CIFAR-10", "cifar100.npz": "CIFAR-100", "fashion_mnist.npz": "Fashion-MNIST",
+              "boston_housing.npz": "Boston Housing",
+              "mobilenet_v2_1.0_224_no_top.h5": "pesos ImageNet da MobileNetV2"}
+
+
+def duration_text(seconds: float) -> str:
+    """6741 → '1 h 52 min'; 788 → '13 min'; 8 → 'menos de 1 min'."""
+    minutes = round(seconds / 60)
+    if minutes < 1:
+        return "menos de 1 min"
+    return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
+
+
+def intro_substitutions() -> dict:
+    """`{{ capitulos }}` for book/intro.md: each chapter, the data it read and its last full run
+    time, from results/<chapter>.json (never typed)."""
+    rows = ["| capítulo | dados | última execução completa |", "| --- | --- | --- |"]
+    cpus = set()
+    for chapter in book.chapters():
+        results = book.read_results(chapter)
+        prov = (results or {}).get("provenance", {})
+        if not results or prov.get("profile") != "full":
+            rows.append(f"| {{doc}}`{chapter}` | — | ainda não executado |")
+            continue
+        cpus.add(str(prov.get("gpu") or prov.get("cpu")).replace(" cores)", " núcleos)"))
+        data = [DATA_NAMES.get(name, name) for name in results.get("data", {})]
+        data += [f"{DATA_NAMES.get(name + '.npz', name)} (ausente: os treinos que a usam não rodaram)"
+                 for name in results.get("no_data", {})]
+        cores = prov.get("cores_used")
+        where = f" ({cores} núcleo)" if cores == 1 else ""
+        rows.append(f"| {{doc}}`{chapter}` | {', '.join(data) or 'nenhum'} | "
+                    f"{duration_text(prov['wall_seconds'])}{where} |")
+    note = (f"Tempos medidos na última execução completa de cada capítulo ({', '.join(sorted(cpus))}, "
+            "sem GPU), lidos da página de proveniência.") if cpus else ""
+    return {"capitulos": "\n".join(rows) + ("\n\n" + note if note else "")}
 
 
 def notebook_links(chapter: str, conf: dict) -> str:
@@ -105,9 +143,18 @@ def provenance_page() -> str:
             for r in rows:
                 value = f"{r.value:.4g}" if isinstance(r.value, float) else ("—" if r.value is None else r.value)
                 lines.append(f"| {r.exercise} | {r.label} | {value} | {r.documented if r.documented is not None else '—'} "
-                             f"| {r.expected.replace('|', '/')} | {r.verdict} |")
+                             f"| {r.expected.replace('|', '/')} | {verdict_text(r.verdict)} |")
             lines.append("")
     return "\n".join(lines + bench_section()) + "\n"
+
+
+VERDICTS = {"inside": "dentro", "deviation": "desvio registrado", "outside": "fora da faixa",
+            "no-data": "sem dados", "missing": "sem valor"}
+
+
+def verdict_text(verdict: str) -> str:
+    """The verdict of an answer check (livro.book.Row.verdict) as the reader reads it."""
+    return VERDICTS.get(verdict, verdict)
 
 
 def interval(prov: dict) -> tuple[dt.datetime, dt.datetime]:

@@ -1,0 +1,172 @@
+"""Sphinx extension for what the reader sees: Portuguese interface, numbered exercises, decimal comma.
+
+``_config.yml`` loads it (``sphinx.local_extensions``) when ``scripts/build.py`` builds the book:
+
+* the interface strings that the themes leave in English (pydata-sphinx-theme has no Portuguese
+  catalogue) are translated by a fallback catalogue (``INTERFACE``), the version switcher by a
+  template (``livro/templates``), myst-nb's code toggles by ``TOGGLE``;
+* an exercise labelled ``<chapter>-exN`` is titled "Exercício N" and its solution "Solução do
+  Exercício N" (sphinx-exercise would number across the book; the chapters use ``:nonumber:``);
+* numbers shown in prose, glued values and Markdown outputs get a decimal comma
+  (``decimal_comma``); code, code outputs and math keep the dot, and ``results/`` keeps the raw
+  values.
+"""
+from __future__ import annotations
+
+import gettext
+import re
+from pathlib import Path
+
+from docutils import nodes
+
+# English strings of pydata-sphinx-theme and sphinx-book-theme that have no pt_BR translation.
+INTERFACE = {
+    "Skip to main content": "Pular para o conteúdo",
+    "Back to top": "Voltar ao topo",
+    "Search": "Buscar",
+    "Search...": "Buscar…",
+    "Search the docs ...": "Buscar no livro…",
+    "Error": "Erro",
+    "Please activate JavaScript to enable the search functionality.":
+        "Ative o JavaScript para usar a busca.",
+    "Breadcrumb": "Trilha de navegação",
+    "Home": "Início",
+    "On this page": "Nesta página",
+    "previous page": "página anterior",
+    "previous": "anterior",
+    "next page": "próxima página",
+    "next": "próxima",
+    "Collapse Sidebar": "Recolher a barra lateral",
+    "Expand Sidebar": "Expandir a barra lateral",
+    "Section Navigation": "Navegação da seção",
+    "Site navigation": "Navegação do livro",
+    "Color mode": "Tema de cores",
+    "Light": "Claro",
+    "Dark": "Escuro",
+    "System Settings": "Como no sistema",
+    "Version warning": "Aviso de versão",
+    "Announcement": "Aviso",
+    "Click to expand": "Clique para expandir",
+    "Click to collapse": "Clique para recolher",
+    "Toggle primary sidebar": "Mostrar ou ocultar o índice do livro",
+    "Toggle secondary sidebar": "Mostrar ou ocultar o índice da página",
+    "Main": "Principal",
+    "Page": "Página",
+}
+
+# myst-nb's collapsed code cells: "Mostrar {type}" with {type} one of these.
+TOGGLE = {"source": "o código", "output": "a saída", "outputs": "a saída", "content": "a célula"}
+
+_NUMBER = r"(?<![\w.,])(\d+)\.(\d+)(?=e[-+]?\d|(?!\w|\.\d))"
+
+
+def decimal_comma(text: str) -> str:
+    """``text`` with a decimal comma in each number: 0.9822 → 0,9822, [0.45, 0.55] → [0,45; 0,55].
+
+    Version numbers (3.11.2), names (cifar10.npz, v2026.1) and thousands are left alone."""
+    text = re.sub(r"\[(-?\d+(?:\.\d+)?), (-?\d+(?:\.\d+)?)\]", r"[\1; \2]", text)
+    return re.sub(_NUMBER, r"\1,\2", text)
+
+
+class _Fallback(gettext.NullTranslations):
+    def gettext(self, message):
+        return INTERFACE.get(message, message)
+
+    def ngettext(self, singular, plural, n):
+        return self.gettext(singular if n == 1 else plural)
+
+
+def add_interface_catalogue(app) -> None:
+    """Make INTERFACE the last resort of Sphinx's catalogue, which the themes' templates use."""
+    from sphinx import locale
+
+    for key in (("general", "sphinx"), ("general", "booktheme")):
+        translator = locale.translators.get(key)
+        if translator is not None:
+            translator.add_fallback(_Fallback())
+
+
+def visit_hidden_cell(self, node) -> None:
+    """myst-nb's collapsed code cell, with its prompts and label in Portuguese."""
+    from html import escape
+
+    def prompt(text: str) -> str:
+        verb, _, kind = text.rpartition(" ")
+        return f"{verb} {TOGGLE[kind]}" if kind in TOGGLE else text
+
+    classes = " ".join(node["classes"])
+    self.body.append(f'<details class="admonition hide {classes}">\n')
+    self.body.append('<summary aria-label="Mostrar ou ocultar">\n')
+    self.body.append(f'<p class="collapsed admonition-title">{escape(prompt(node["prompt_show"]))}</p>\n')
+    self.body.append(f'<p class="expanded admonition-title">{escape(prompt(node["prompt_hide"]))}</p>\n')
+    self.body.append("</summary>\n")
+
+
+def exercise_number(label: str) -> str | None:
+    """'modulo4-ex6' → '6'."""
+    match = re.fullmatch(r"[\w-]+-ex(\d+)", label or "")
+    return match.group(1) if match else None
+
+
+def skip(node) -> bool:
+    """Text that keeps its dots: code, math, raw HTML, code outputs."""
+    while node is not None:
+        if isinstance(node, (nodes.literal, nodes.literal_block, nodes.math, nodes.math_block,
+                             nodes.raw, nodes.reference)) and not isinstance(node, nodes.section):
+            if isinstance(node, nodes.reference) and not node.get("refuri", "").startswith("http"):
+                node = node.parent
+                continue
+            return True
+        node = node.parent
+    return False
+
+
+def setup(app):
+    from sphinx.transforms.post_transforms import SphinxPostTransform
+    from sphinx_exercise.nodes import exercise_node, exercise_title, solution_node
+
+    class NumberExercises(SphinxPostTransform):
+        """'Exercício' → 'Exercício N', 'Solução para' → 'Solução do' (before sphinx-exercise's titles)."""
+
+        default_priority = 19
+
+        def run(self, **kwargs):
+            registry = getattr(self.env, "sphinx_exercise_registry", {})
+            # solutions take their exercise's title from the registry's copy of the node
+            exercises = [*self.document.findall(exercise_node),
+                         *(entry["node"] for entry in registry.values() if isinstance(entry.get("node"), exercise_node))]
+            for node in exercises:
+                number = exercise_number(node.get("label"))
+                title = node.children[0] if node.children else None
+                if number and isinstance(title, exercise_title) and isinstance(title.children[0], nodes.Text):
+                    text = title.children[0].astext()
+                    if not text.endswith(f" {number}"):
+                        title.replace(title.children[0], nodes.Text(f"{text} {number}"))
+            for node in self.document.findall(solution_node):
+                if exercise_number(node.get("target_label")):
+                    node["title"] = "Solução do"
+
+    class DecimalComma(SphinxPostTransform):
+        """A decimal comma in the numbers of the reader's text (see decimal_comma), glued values
+        included (they are pasted before the post-transforms run)."""
+
+        default_priority = 900
+
+        def run(self, **kwargs):
+            for text in list(self.document.findall(nodes.Text)):
+                if text.parent is None or skip(text.parent):
+                    continue
+                new = decimal_comma(str(text))
+                if new != str(text):
+                    text.parent.replace(text, nodes.Text(new))
+
+    from myst_nb.sphinx_ import HideCodeCellNode
+    from myst_nb.sphinx_ import depart_HideCellInput
+
+    app.add_node(HideCodeCellNode, override=True, html=(visit_hidden_cell, depart_HideCellInput))
+    app.add_post_transform(NumberExercises)
+    app.add_post_transform(DecimalComma)
+    app.connect("builder-inited", add_interface_catalogue)
+    app.connect("config-inited", lambda app, config: config.templates_path.insert(
+        0, str(Path(__file__).parent / "templates")))
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
