@@ -4,7 +4,8 @@
 
 * the interface strings that the themes leave in English (pydata-sphinx-theme has no Portuguese
   catalogue) are translated by a fallback catalogue (``INTERFACE``), the version switcher by a
-  template (``livro/templates``), myst-nb's code toggles by ``TOGGLE``;
+  template (``livro/templates``), myst-nb's code toggles by ``TOGGLE``; ``livro/static/livro.css``
+  keeps the version switcher on the article's header line;
 * an exercise labelled ``<chapter>-exN`` is titled "Exercício N" and its solution "Solução do
   Exercício N" (sphinx-exercise would number across the book; the chapters use ``:nonumber:``);
 * numbers shown in prose, glued values and Markdown outputs get a decimal comma
@@ -84,6 +85,13 @@ def add_interface_catalogue(app) -> None:
         translator = locale.translators.get(key)
         if translator is not None:
             translator.add_fallback(_Fallback())
+
+
+def add_templates_and_style(app, config) -> None:
+    """Our templates (livro/templates) before the themes', and livro/static/livro.css."""
+    here = Path(__file__).parent
+    config.templates_path.insert(0, str(here / "templates"))
+    config.html_static_path.append(str(here / "static"))
 
 
 def visit_hidden_cell(self, node) -> None:
@@ -167,6 +175,6 @@ def setup(app):
     app.add_post_transform(NumberExercises)
     app.add_post_transform(DecimalComma)
     app.connect("builder-inited", add_interface_catalogue)
-    app.connect("config-inited", lambda app, config: config.templates_path.insert(
-        0, str(Path(__file__).parent / "templates")))
+    app.connect("config-inited", add_templates_and_style)
+    app.add_css_file("livro.css")
     return {"parallel_read_safe": True, "parallel_write_safe": True}
