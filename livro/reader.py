@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import gettext
+import hashlib
 import re
 from pathlib import Path
 
@@ -65,7 +66,9 @@ def decimal_comma(text: str) -> str:
     """``text`` with a decimal comma in each number: 0.9822 → 0,9822, [0.45, 0.55] → [0,45; 0,55].
 
     Version numbers (3.11.2), names (cifar10.npz, v2026.1) and thousands are left alone."""
-    text = re.sub(r"\[(-?\d+(?:\.\d+)?), (-?\d+(?:\.\d+)?)\]", r"[\1; \2]", text)
+    # an interval of decimals, [0.45, 0.55], gets a semicolon; a shape, [50000, 10], keeps its comma
+    text = re.sub(r"\[(-?\d+(?:\.\d+)?), (-?\d+(?:\.\d+)?)\]",
+                  lambda m: f"[{m[1]}; {m[2]}]" if "." in m[0] else m[0], text)
     return re.sub(_NUMBER, r"\1,\2", text)
 
 
@@ -177,4 +180,8 @@ def setup(app):
     app.connect("builder-inited", add_interface_catalogue)
     app.connect("config-inited", add_templates_and_style)
     app.add_css_file("livro.css")
-    return {"parallel_read_safe": True, "parallel_write_safe": True}
+    # a change to this extension, its templates or its style rebuilds every page
+    here = Path(__file__).parent
+    files = [Path(__file__), *sorted((here / "templates").glob("*")), *sorted((here / "static").glob("*"))]
+    version = int(hashlib.sha256(b"".join(f.read_bytes() for f in files)).hexdigest()[:8], 16)
+    return {"parallel_read_safe": True, "parallel_write_safe": True, "env_version": version}

@@ -65,7 +65,8 @@ def test_exercises_are_numbered(built, chapter):  # noqa: F811
 
 def test_decimal_comma():
     assert decimal_comma("0.9783 e 42.21 %, faixa [0.45, 0.55]") == "0,9783 e 42,21 %, faixa [0,45; 0,55]"
-    for kept in ("keras 3.5.0", "cifar10.npz", "v2026.1", "mobilenet_v2_1.0_224", "(50000, 32)"):
+    assert decimal_comma("[0, 0.20]") == "[0; 0,20]"
+    for kept in ("keras 3.5.0", "cifar10.npz", "v2026.1", "mobilenet_v2_1.0_224", "(50000, 32)", "[50000, 10]"):
         assert decimal_comma(kept) == kept
 
 
