@@ -217,6 +217,15 @@ def bench_section() -> list[str]:
             *[f"- {n}" for n in b.get("notes", [])], ""]
 
 
+def hide_injected_parameters(nb) -> None:
+    """papermill's "# Parameters" cell is bookkeeping: the page does not show it (the source's
+    parameters cell is tagged remove-cell; both stay in the notebooks)."""
+    for cell in nb.cells:
+        tags = cell.metadata.get("tags", [])
+        if "injected-parameters" in tags and "remove-cell" not in tags:
+            cell.metadata["tags"] = [*tags, "remove-cell"]
+
+
 def assemble(src: Path, conf: dict) -> list[str]:
     import nbformat
 
@@ -241,6 +250,7 @@ def assemble(src: Path, conf: dict) -> list[str]:
             write_if_changed(src / "book" / source.name, source.read_bytes(), wanted)
             continue
         nb, _ = book.merged_notebook(chapter)
+        hide_injected_parameters(nb)
         if conf["sphinx"]["config"].get("hide_solutions"):
             # student edition: code cells tagged hide-input hold solution code; drop them whole
             for cell in nb.cells:
