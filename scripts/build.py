@@ -81,7 +81,7 @@ def intro_substitutions() -> dict:
         if not results or prov.get("profile") != "full":
             rows.append(f"| {{doc}}`{chapter}` | — | ainda não executado |")
             continue
-        cpus.add(str(prov.get("gpu") or prov.get("cpu")).replace(" cores)", " núcleos)"))
+        cpus.add(prov.get("gpu") or cpu_text(prov))
         data = [DATA_NAMES.get(name, name) for name in results.get("data", {})]
         data += [f"{DATA_NAMES.get(name + '.npz', name)} (ausente: os treinos que a usam não rodaram)"
                  for name in results.get("no_data", {})]
@@ -114,7 +114,7 @@ def provenance_page() -> str:
     lines += regeneration_section()
     for chapter in book.chapters():
         results = book.read_results(chapter)
-        lines += [f"## {chapter}", ""]
+        lines += [f"## {chapter_title(chapter)}", ""]
         if results is None:
             lines += ["Ainda não executado.", ""]
             continue
@@ -127,7 +127,7 @@ def provenance_page() -> str:
             "| campo | valor |", "| --- | --- |",
             f"| data | {prov.get('date')} |",
             f"| perfil | {prov.get('profile')} |",
-            f"| dispositivo | {prov.get('gpu') or 'CPU'}: {prov.get('cpu')} |",
+            f"| dispositivo | {prov.get('gpu') or 'CPU'}: {cpu_text(prov)} |",
             f"| núcleos usados | {cores_text(prov)} |",
             f"| backend Keras | {prov.get('backend')} |",
             f"| versões | {libs} |",
@@ -141,15 +141,36 @@ def provenance_page() -> str:
             lines += ["| exercício | quantidade | valor regenerado | documentado | faixa | veredito |",
                       "| --- | --- | --- | --- | --- | --- |"]
             for r in rows:
-                value = f"{r.value:.4g}" if isinstance(r.value, float) else ("—" if r.value is None else r.value)
-                lines.append(f"| {r.exercise} | {r.label} | {value} | {r.documented if r.documented is not None else '—'} "
-                             f"| {r.expected.replace('|', '/')} | {verdict_text(r.verdict)} |")
+                expected = r.expected.replace("= True", "= sim").replace("= False", "= não")
+                lines.append(f"| {r.exercise} | {r.label} | {value_text(r.value)} | {value_text(r.documented)} "
+                             f"| {expected.replace('|', '/')} | {verdict_text(r.verdict)} |")
             lines.append("")
     return "\n".join(lines + bench_section()) + "\n"
 
 
 VERDICTS = {"inside": "dentro", "deviation": "desvio registrado", "outside": "fora da faixa",
             "no-data": "sem dados", "missing": "sem valor"}
+
+
+def value_text(value) -> str:
+    """A recorded or documented value as the provenance page shows it (True → sim)."""
+    if isinstance(value, bool):
+        return "sim" if value else "não"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return "—" if value is None else str(value)
+
+
+def cpu_text(prov: dict) -> str:
+    """'AMD EPYC (2 cores)' → 'AMD EPYC (2 núcleos)'."""
+    return str(prov.get("cpu")).replace(" cores)", " núcleos)")
+
+
+def chapter_title(chapter: str) -> str:
+    """The chapter's '# ' title, as the table of contents shows it."""
+    source = book.BOOK / f"{chapter}.md"
+    titles = [line[2:].strip() for line in source.read_text().splitlines() if line.startswith("# ")]
+    return titles[0] if titles else chapter
 
 
 def verdict_text(verdict: str) -> str:
@@ -209,7 +230,7 @@ def bench_section() -> list[str]:
 
     b = json.loads(path.read_text())
     return ["## Velocidade de treino nesta máquina (`make bench`)", "",
-            f"Medido em {b['date']} num {b['cpu']}, com entradas sintéticas do formato certo (só o tempo "
+            f"Medido em {b['date']} num {cpu_text(b)}, com entradas sintéticas do formato certo (só o tempo "
             f"importa aqui). Pico prático, medido na mesma execução (produto de matrizes float32): "
             f"{b['peak_gflops']} GFLOP/s. Imagens por segundo, fração do pico e estimativas são as do "
             "*backend* com que cada capítulo roda; as velocidades relativas comparam cada variante com o "
