@@ -77,6 +77,16 @@ def test_glued_numbers_have_a_decimal_comma(built, chapter):  # noqa: F811
     assert not dotted, f"{chapter}: glued values shown with a decimal point: {dotted[:5]}"
 
 
+def test_prose_and_tables_have_a_decimal_comma(built):  # noqa: F811
+    """Outside code, code outputs and math, no page shows a number with a decimal point."""
+    dotted = []
+    for path in pages(built / "book"):
+        raw = re.sub(r'<(code)\b.*?</\1>|<(span|div) class="math.*?</\2>', "", path.read_text(), flags=re.S)
+        dotted += [f"{path.name}: {m.group(0).strip()}" for m in
+                   re.finditer(r".{0,25}(?<![\w.])\d+\.\d+(?![\w.]).{0,10}", reader_text(raw))]
+    assert not dotted, "numbers with a decimal point:\n" + "\n".join(dotted[:20])
+
+
 # --- in Chromium --------------------------------------------------------------------------
 
 needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (.ci/run installs it)")
