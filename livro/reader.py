@@ -9,8 +9,8 @@
 * an exercise labelled ``<chapter>-exN`` is titled "Exercício N" and its solution "Solução do
   Exercício N" (sphinx-exercise would number across the book; the chapters use ``:nonumber:``);
 * numbers shown in prose, glued values and Markdown outputs get a decimal comma
-  (``decimal_comma``); code, code outputs and math keep the dot, and ``results/`` keeps the raw
-  values.
+  (``decimal_comma``), glued booleans read sim/não (``glued_text``); code, code outputs and math
+  keep the dot, and ``results/`` keeps the raw values.
 """
 from __future__ import annotations
 
@@ -70,6 +70,11 @@ def decimal_comma(text: str) -> str:
     text = re.sub(r"\[(-?\d+(?:\.\d+)?), (-?\d+(?:\.\d+)?)\]",
                   lambda m: f"[{m[1]}; {m[2]}]" if "." in m[0] else m[0], text)
     return re.sub(_NUMBER, r"\1,\2", text)
+
+
+def glued_text(text: str) -> str:
+    """How a glued value reads on the page: decimal comma, and True/False as sim/não."""
+    return {"True": "sim", "False": "não"}.get(text, decimal_comma(text))
 
 
 class _Fallback(gettext.NullTranslations):
@@ -167,7 +172,8 @@ def setup(app):
             for text in list(self.document.findall(nodes.Text)):
                 if text.parent is None or skip(text.parent):
                     continue
-                new = decimal_comma(str(text))
+                pasted = "pasted-text" in text.parent.get("classes", [])
+                new = glued_text(str(text)) if pasted else decimal_comma(str(text))
                 if new != str(text):
                     text.parent.replace(text, nodes.Text(new))
 

@@ -71,10 +71,10 @@ def test_decimal_comma():
 
 
 @pytest.mark.parametrize("chapter", book.chapters())
-def test_glued_numbers_have_a_decimal_comma(built, chapter):  # noqa: F811
+def test_glued_values_read_in_portuguese(built, chapter):  # noqa: F811
     raw = (built / "book" / f"{chapter}.html").read_text()
-    dotted = re.findall(r'class="pasted-text">([^<]*\d\.\d[^<]*)<', raw)
-    assert not dotted, f"{chapter}: glued values shown with a decimal point: {dotted[:5]}"
+    dotted = re.findall(r'class="pasted-text">([^<]*\d\.\d[^<]*|True|False)<', raw)
+    assert not dotted, f"{chapter}: glued values shown with a decimal point or in English: {dotted[:5]}"
 
 
 def test_prose_and_tables_have_a_decimal_comma(built):  # noqa: F811
