@@ -5,7 +5,8 @@
 * the interface strings that the themes leave in English (pydata-sphinx-theme has no Portuguese
   catalogue) are translated by a fallback catalogue (``INTERFACE``), the version switcher by a
   template (``livro/templates``), myst-nb's code toggles by ``TOGGLE``; ``livro/static/livro.css``
-  keeps the version switcher on the article's header line;
+  keeps the version switcher on the article's header line, ``livro.js`` relabels the solutions'
+  toggle buttons;
 * an exercise labelled ``<chapter>-exN`` is titled "Exercício N" and its solution "Solução do
   Exercício N" (sphinx-exercise would number across the book; the chapters use ``:nonumber:``);
 * numbers shown in prose, glued values and Markdown outputs get a decimal comma
@@ -186,6 +187,7 @@ def setup(app):
     app.connect("builder-inited", add_interface_catalogue)
     app.connect("config-inited", add_templates_and_style)
     app.add_css_file("livro.css")
+    app.add_js_file("livro.js", priority=900)  # after togglebutton.js
     # a change to this extension, its templates or its style rebuilds every page
     here = Path(__file__).parent
     files = [Path(__file__), *sorted((here / "templates").glob("*")), *sorted((here / "static").glob("*"))]

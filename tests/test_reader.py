@@ -108,6 +108,10 @@ def test_no_answer_before_the_click(site, page, chapter):  # noqa: F811
     stated = [m.group(0) for m in ANSWER.finditer(before)]
     assert not stated, f"{chapter}: answers readable before any solution is opened: {stated}"
     assert not re.search(r"\bresposta\s*\t", before), f"{chapter}: a table with a 'resposta' column is visible"
+    english = page.evaluate("() => [...document.querySelectorAll('[aria-label], [title]')].map(e => "
+                            "(e.getAttribute('aria-label') || '') + ' ' + (e.getAttribute('title') || ''))")
+    labels = sorted({label.strip() for label in english for s in ENGLISH if s in label})
+    assert not labels, f"{chapter}: labels or tooltips in English: {labels}"
     for number, letter in answers(chapter).items():
         solution = page.locator(f"div.solution:has(a[href='#{chapter}-ex{number}'])").first
         solution.locator("button.toggle-button").first.click()  # the title also holds a link
