@@ -118,6 +118,14 @@ def test_no_answer_before_the_click(site, page, chapter):  # noqa: F811
         solution.get_by_text(f"Resposta: ({letter})").first.wait_for(state="visible", timeout=5000)
 
 
+def test_site_interface_is_portuguese(site):  # noqa: F811
+    """The versioned site's pages (with the version switcher), both editions."""
+    out, _ = site
+    found = [f"{p.relative_to(out)}: {s!r}" for p in pages(out / "latest")
+             for s in ENGLISH if s in re.sub(r"<(script|pre)\b.*?</\1>", "", p.read_text(), flags=re.S)]
+    assert not found, "English interface strings in the site:\n" + "\n".join(found[:20])
+
+
 @needs_chromium
 @pytest.mark.parametrize("width,height", [(1280, 900), (390, 844)])
 def test_version_switcher_is_fully_visible(site, page, width, height, tmp_path):  # noqa: F811
