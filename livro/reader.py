@@ -125,14 +125,13 @@ def exercise_number(label: str) -> str | None:
     return match.group(1) if match else None
 
 
+KEEP_DOTS = (nodes.literal, nodes.literal_block, nodes.math, nodes.math_block, nodes.raw)
+
+
 def skip(node) -> bool:
-    """Text that keeps its dots: code, math, raw HTML, code outputs."""
+    """Text that keeps its dots: code, code outputs (literal blocks), math, raw HTML, web links."""
     while node is not None:
-        if isinstance(node, (nodes.literal, nodes.literal_block, nodes.math, nodes.math_block,
-                             nodes.raw, nodes.reference)) and not isinstance(node, nodes.section):
-            if isinstance(node, nodes.reference) and not node.get("refuri", "").startswith("http"):
-                node = node.parent
-                continue
+        if isinstance(node, KEEP_DOTS) or node.get("refuri", "").startswith("http"):
             return True
         node = node.parent
     return False
