@@ -26,7 +26,9 @@ Environment (set by ``scripts/execute.py``):
                        count, everything else trains again.
 ``LIVRO_TREINO_FILL``  "1" in a helper process that trains a chapter's pending trainings in
                        another lane: a training that another process is running is skipped
-                       (``TreinoEmOutroProcesso``) instead of waited for.
+                       (``TreinoEmOutroProcesso``) instead of waited for. A comma-separated
+                       list of names instead of "1": only those are taken, the others skipped
+                       (to hand a long training to the helper lane).
 """
 from __future__ import annotations
 
@@ -420,7 +422,9 @@ def treino(nome: str, funcao, *args, **kwargs):
     cache_key, env = key(funcao, args, kwargs)
     path = Path(folder) / f"{nome}.json"
     run = os.environ.get(RUN_ENV)
-    fill = os.environ.get(FILL_ENV) == "1"
+    fill = os.environ.get(FILL_ENV)
+    if fill and fill != "1" and nome not in fill.split(","):  # a helper lane told which to take
+        raise TreinoEmOutroProcesso(f"{nome}: este processo só treina {fill}")
     with _lock(path, wait=not fill):
         loaded = None
         if path.exists():

@@ -84,12 +84,50 @@ def config(edition: str, version: str | None, switcher: str | None) -> dict:
     if edition == "student":
         conf["title"] += " — edição do aluno"
         sphinx_conf["hide_solutions"] = True
+    conf.setdefault("parse", {}).setdefault("myst_substitutions", {}).update(intro_substitutions())
     if version and switcher:
         match = f"{version}-aluno" if edition == "student" else version
         theme["switcher"] = {"json_url": switcher, "version_match": match}
         theme["check_switcher"] = False  # versions.json lives beside the versions, not in the source
         theme["article_header_end"] = ["version-switcher", "article-header-buttons"]
     return conf
+
+
+DATA_NAMES = {"cifar10.npz": "CIFAR-10", "cifar100.npz": "CIFAR-100", "fashion_mnist.npz": "Fashion-MNIST",
+              "boston_housing.npz": "Boston Housing",
+              "mobilenet_v2_1.0_224_no_top.h5": "pesos ImageNet da MobileNetV2"}
+
+
+def duration_text(seconds: float) -> str:
+    """6741 → '1 h 52 min'; 788 → '13 min'; 8 → 'menos de 1 min'."""
+    minutes = round(seconds / 60)
+    if minutes < 1:
+        return "menos de 1 min"
+    return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
+
+
+def intro_substitutions() -> dict:
+    """`{{ capitulos }}` for book/intro.md: each chapter, the data it read and its last full run
+    time, from results/<chapter>.json (never typed)."""
+    rows = ["| capítulo | dados | última execução completa |", "| --- | --- | --- |"]
+    cpus = set()
+    for chapter in book.chapters():
+        results = book.read_results(chapter)
+        prov = (results or {}).get("provenance", {})
+        if not results or prov.get("profile") != "full":
+            rows.append(f"| {{doc}}`{chapter}` | — | ainda não executado |")
+            continue
+        cpus.add(prov.get("gpu") or cpu_text(prov))
+        data = [DATA_NAMES.get(name, name) for name in results.get("data", {})]
+        data += [f"{DATA_NAMES.get(name + '.npz', name)} (ausente: os treinos que a usam não rodaram)"
+                 for name in results.get("no_data", {})]
+        cores = prov.get("cores_used")
+        where = f" ({cores} núcleo)" if cores == 1 else ""
+        rows.append(f"| {{doc}}`{chapter}` | {', '.join(data) or 'nenhum'} | "
+                    f"{duration_text(prov['wall_seconds'])}{where} |")
+    note = (f"Tempos medidos na última execução completa de cada capítulo ({', '.join(sorted(cpus))}, "
+            "sem GPU), lidos da página de proveniência.") if cpus else ""
+    return {"capitulos": "\n".join(rows) + ("\n\n" + note if note else "")}
 
 
 def notebook_links(chapter: str, conf: dict) -> str:
@@ -112,7 +150,7 @@ def provenance_page() -> str:
     lines += regeneration_section()
     for chapter in book.chapters():
         results = book.read_results(chapter)
-        lines += [f"## {chapter}", ""]
+        lines += [f"## {chapter_title(chapter)}", ""]
         if results is None:
             lines += ["Ainda não executado.", ""]
             continue
@@ -125,7 +163,7 @@ def provenance_page() -> str:
             "| campo | valor |", "| --- | --- |",
             f"| data | {md(prov.get('date'))} |",
             f"| perfil | {md(prov.get('profile'))} |",
-            f"| dispositivo | {md(prov.get('gpu') or 'CPU')}: {md(prov.get('cpu'))} |",
+            f"| dispositivo | {md(prov.get('gpu') or 'CPU')}: {md(cpu_text(prov))} |",
             *device_rows(prov),
             f"| núcleos usados | {cores_text(prov)} |",
             f"| backend Keras | {md(prov.get('backend'))} |",
@@ -140,20 +178,19 @@ def provenance_page() -> str:
             lines += ["| exercício | quantidade | valor regenerado | documentado | faixa | veredito |",
                       "| --- | --- | --- | --- | --- | --- |"]
             for r in rows:
-                value = f"{r.value:.4g}" if isinstance(r.value, float) else ("—" if r.value is None else md(r.value))
-                documented = "—" if r.documented is None else md(r.documented)
-                lines.append(f"| {md(r.exercise)} | {md(r.label)} | {value} | {documented} "
-                             f"| {md(r.expected)} | {md(verdict_text(r))} |")
+                expected = r.expected.replace("= True", "= sim").replace("= False", "= não")
+                lines.append(f"| {md(r.exercise)} | {md(r.label)} | {md(value_text(r.value))} "
+                             f"| {md(value_text(r.documented))} | {md(expected)} | {md(row_verdict_text(r))} |")
             lines.append("")
     return "\n".join(lines + history.section() + bench_section()) + "\n"
 
 
-def verdict_text(row: book.Row) -> str:
-    """A row's verdict; a deviation also names the value it was registered with and its tolerance."""
+def row_verdict_text(row: book.Row) -> str:
+    """A row's verdict in the reader's words; a deviation also names the value it was
+    registered with and its tolerance."""
     if row.verdict != "deviation":
-        return row.verdict
-    registered = f"{row.registered:.4g}" if isinstance(row.registered, float) else row.registered
-    return f"deviation (registrado: {registered}; tolerância: {row.tolerance})"
+        return verdict_text(row.verdict)
+    return f"{verdict_text(row.verdict)} (registrado: {value_text(row.registered)}; tolerância: {row.tolerance})"
 
 
 def device_rows(prov: dict) -> list[str]:
@@ -161,6 +198,36 @@ def device_rows(prov: dict) -> list[str]:
     devices = prov.get("devices") or {}
     return [f"| dispositivos ({name}) | {', '.join(found) if isinstance(found, list) else found} |"
             for name, found in devices.items()]
+
+
+VERDICTS = {"inside": "dentro", "deviation": "desvio registrado", "outside": "fora da faixa",
+            "no-data": "sem dados", "missing": "sem valor"}
+
+
+def value_text(value) -> str:
+    """A recorded or documented value as the provenance page shows it (True → sim)."""
+    if isinstance(value, bool):
+        return "sim" if value else "não"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return "—" if value is None else str(value)
+
+
+def cpu_text(prov: dict) -> str:
+    """'AMD EPYC (2 cores)' → 'AMD EPYC (2 núcleos)'."""
+    return str(prov.get("cpu")).replace(" cores)", " núcleos)")
+
+
+def chapter_title(chapter: str) -> str:
+    """The chapter's '# ' title, as the table of contents shows it."""
+    source = book.BOOK / f"{chapter}.md"
+    titles = [line[2:].strip() for line in source.read_text().splitlines() if line.startswith("# ")]
+    return titles[0] if titles else chapter
+
+
+def verdict_text(verdict: str) -> str:
+    """The verdict of an answer check (livro.book.Row.verdict) as the reader reads it."""
+    return VERDICTS.get(verdict, verdict)
 
 
 def interval(prov: dict) -> tuple[dt.datetime, dt.datetime]:
@@ -215,7 +282,7 @@ def bench_section() -> list[str]:
 
     b = json.loads(path.read_text())
     return ["## Velocidade de treino nesta máquina (`make bench`)", "",
-            f"Medido em {md(b['date'])} num {md(b['cpu'])}, com entradas sintéticas do formato certo (só o tempo "
+            f"Medido em {md(b['date'])} num {md(cpu_text(b))}, com entradas sintéticas do formato certo (só o tempo "
             f"importa aqui). Pico prático, medido na mesma execução (produto de matrizes float32): "
             f"{md(b['peak_gflops'])} GFLOP/s. Imagens por segundo, fração do pico e estimativas são as do "
             "*backend* com que cada capítulo roda; as velocidades relativas comparam cada variante com o "
@@ -228,6 +295,15 @@ def editions_page() -> str:
     import editions
 
     return editions.changes_page()
+
+
+def hide_injected_parameters(nb) -> None:
+    """papermill's "# Parameters" cell is bookkeeping: the page does not show it (the source's
+    parameters cell is tagged remove-cell; both stay in the notebooks)."""
+    for cell in nb.cells:
+        tags = cell.metadata.get("tags", [])
+        if "injected-parameters" in tags and "remove-cell" not in tags:
+            cell.metadata["tags"] = [*tags, "remove-cell"]
 
 
 def assemble(src: Path, conf: dict) -> list[str]:
@@ -257,6 +333,7 @@ def assemble(src: Path, conf: dict) -> list[str]:
         nb, _ = book.merged_notebook(chapter)
         # sentences built from recorded data ({{ faixas }}, {{ hist_<key> }}): livro/substitutions.py
         nb.metadata.setdefault("myst", {}).setdefault("substitutions", {}).update(substitutions(chapter))
+        hide_injected_parameters(nb)
         if conf["sphinx"]["config"].get("hide_solutions"):
             # student edition: code cells tagged hide-input hold solution code; drop them whole
             for cell in nb.cells:

@@ -454,7 +454,7 @@ def fill(chapter: str, profile: str = "full", out: Path | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix=f"livro-fill-{chapter}-"))
     nbformat.write(nb, work / "input.ipynb")
     results_dir = out or (book.RESULTS if profile == "full" else ROOT / "_build" / "smoke")
-    env = {**training_environment(chapter, results_dir, False), cache.FILL_ENV: "1",
+    env = {**training_environment(chapter, results_dir, False), cache.FILL_ENV: os.environ.get(cache.FILL_ENV) or "1",
            "LIVRO_RESULTS": str(work / "results.json"), "KERAS_BACKEND": keras_backend(nb),
            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     before = dict(os.environ)

@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from livro import book
+from livro.reader import glued_text
 
 HTML = book.ROOT / "_build" / "html"
 
@@ -42,7 +43,7 @@ def test_chapter_page_exists(built, chapter):
 
 @pytest.mark.parametrize("chapter", book.chapters())
 def test_glued_numbers_appear_in_html(built, chapter):
-    """Each `{glue:text}` reference shows the recorded value, formatted as asked."""
+    """Each `{glue:text}` reference shows the recorded value, formatted as asked (decimal comma, sim/não)."""
     text, _ = page_text(built / "book" / f"{chapter}.html")
     values = book.read_results(chapter)["values"]
     source = (book.BOOK / f"{chapter}.md").read_text()
@@ -50,7 +51,7 @@ def test_glued_numbers_appear_in_html(built, chapter):
     assert refs or chapter == "intro"
     for key, fmt in refs:
         value = values[key]
-        shown = format(value, fmt) if fmt else str(value)
+        shown = glued_text(format(value, fmt) if fmt else str(value))
         assert shown in text, f"book/{chapter}: glued {key} should show {shown!r} in the HTML"
 
 
