@@ -250,6 +250,8 @@ def check(chapter: str, results: dict | None = None, deviations: dict | None = N
         value = values.get(key)
         note = ""
         deviation = deviations.get(dev_key)
+        if isinstance(deviation, str):  # an older edition's format (scripts/editions.py): a reason only
+            deviation = {"reason": deviation, "value": value, "tolerance": 0}
         if key not in values:
             needs = q.get("needs_data")
             verdict = "no-data" if needs and needs in no_data else "missing"
