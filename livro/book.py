@@ -108,13 +108,27 @@ class Row:
         return dict(self.__dict__)
 
 
+def answers_file(name: str):
+    """``answers/<name>``: the copy installed with the package (package data ``livro.answers``,
+    see pyproject.toml) or, when ``livro`` is imported from a clone, the repository's file."""
+    from importlib import resources
+
+    try:
+        return resources.files("livro.answers") / name
+    except ModuleNotFoundError:  # a clone: livro/ has no answers/ inside it
+        return ANSWERS / name
+
+
 def read_spec(chapter: str) -> dict:
-    return yaml.safe_load((ANSWERS / f"{chapter}.yml").read_text())
+    path = answers_file(f"{chapter}.yml")
+    if not path.is_file():
+        raise FileNotFoundError(f"Não há gabarito do capítulo {chapter!r}: {path} não existe.")
+    return yaml.safe_load(path.read_text())
 
 
 def read_deviations() -> dict:
-    path = ANSWERS / "deviations.yml"
-    return (yaml.safe_load(path.read_text()) or {}) if path.exists() else {}
+    path = answers_file("deviations.yml")
+    return (yaml.safe_load(path.read_text()) or {}) if path.is_file() else {}
 
 
 def quantities(spec: dict):
