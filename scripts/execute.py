@@ -174,7 +174,7 @@ def execute(chapter: str, profile: str, out: Path | None, force: bool = True) ->
         "wall_seconds": round(wall, 1),
         "backend": backend,
         "cpu": cpu_model(),
-        "cores_used": len(os.sched_getaffinity(0)),  # 1 in a lane of `--jobs 2`
+        "cores_used": len(usable_cores()),  # 1 in a lane of `--jobs 2`
         "gpu": gpu_model(),
         "versions": versions(),
         "cell_seconds": cell_times(executed),
@@ -192,6 +192,14 @@ def execute(chapter: str, profile: str, out: Path | None, force: bool = True) ->
     return 0
 
 
+def usable_cores() -> list[int]:
+    """The CPU cores this process may run on. macOS and Windows have no
+    `os.sched_getaffinity`: there, every core of the machine."""
+    if hasattr(os, "sched_getaffinity"):
+        return sorted(os.sched_getaffinity(0))
+    return list(range(os.cpu_count() or 1))
+
+
 def longest_first(chapters: list[str]) -> list[str]:
     """The chapters by the wall time of their last recorded execution, longest first (never
     executed: first of all), so that no long chapter starts last while the other lanes idle."""
@@ -204,7 +212,7 @@ def longest_first(chapters: list[str]) -> list[str]:
 
 def run_lanes(chapters: list[str], jobs: int, options: list[str]) -> int:
     """Execute the chapters in `jobs` lanes, each a child process pinned to one CPU core."""
-    cores = sorted(os.sched_getaffinity(0))[:jobs]
+    cores = usable_cores()[:jobs]
     queue = longest_first(chapters)
     running: dict[int, subprocess.Popen] = {}  # core -> the child executing a chapter there
     status = 0
@@ -237,7 +245,11 @@ def main(argv=None) -> int:
                              "one chapter at a time on every core)")
     args = parser.parse_args(argv)
     chapters = args.chapters or book.chapters()
-    jobs = min(args.jobs, len(os.sched_getaffinity(0)), len(chapters))
+    jobs = min(args.jobs, len(usable_cores()), len(chapters))
+    if jobs > 1 and not hasattr(os, "sched_setaffinity"):
+        print("This system cannot pin a process to a core (no os.sched_setaffinity): "
+              "the chapters run one at a time, on every core.")
+        jobs = 1
     if jobs > 1:
         options = ["--profile", args.profile, *(["--out", str(args.out)] if args.out else []),
                    *(["--force"] if args.force else [])]
