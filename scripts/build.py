@@ -32,6 +32,8 @@ sys.path.insert(0, str(ROOT))
 
 from livro import book  # noqa: E402
 
+import notebooks  # noqa: E402  (scripts/notebooks.py)
+
 
 def write_if_changed(path: Path, content: bytes, wanted: set) -> None:
     wanted.add(path)
@@ -57,18 +59,16 @@ def config(edition: str, version: str | None, switcher: str | None) -> dict:
 
 
 def notebook_links(chapter: str, conf: dict) -> str:
-    repo = conf["repository"]["url"].removeprefix("https://github.com/")
-    branch = conf["repository"].get("branch", "main")
-    path = f"executed/{chapter}.ipynb"
+    """The links above a chapter: its downloadable notebook (this page's own source, as Sphinx
+    copies it to _sources/, prepared by scripts/notebooks.py for this edition), the same
+    notebook in Colab, and the provenance page."""
     return (
-        f"```{{admonition}} Notebook executado\n:class: tip\n"
-        f"[Baixar o notebook](https://github.com/{repo}/raw/{branch}/{path}) · "
-        f"[Abrir no Colab](https://colab.research.google.com/github/{repo}/blob/{branch}/{path}) · "
-        f"[proveniência da execução](proveniencia.md)\n```"
+        f"```{{admonition}} Notebook executável\n:class: tip\n"
+        f"{notebooks.links_markdown(chapter, conf)} · [proveniência da execução](proveniencia.md)\n```"
     )
 
 
-def provenance_page() -> str:
+def provenance_page(student: bool = False) -> str:
     """A page with each chapter's execution provenance and answer report."""
     lines = ["# Proveniência das execuções", "",
              "Gerada por `scripts/build.py` a partir de `results/<capítulo>.json` "
@@ -99,6 +99,8 @@ def provenance_page() -> str:
             "",
         ]
         rows = book.check(chapter)
+        if student:  # the student edition does not say which letter the numbers imply
+            rows = notebooks.without_answer_rows(chapter, rows)
         if rows:
             lines += ["| exercício | quantidade | valor regenerado | documentado | faixa | veredito |",
                       "| --- | --- | --- | --- | --- | --- |"]
@@ -182,7 +184,8 @@ def assemble(src: Path, conf: dict) -> list[str]:
             if path.suffix == ".md" and path.stem in chapters and path.parent == book.BOOK:
                 continue
             write_if_changed(src / "book" / path.relative_to(book.BOOK), path.read_bytes(), wanted)
-    write_if_changed(src / "book" / "proveniencia.md", provenance_page().encode(), wanted)
+    student = conf["sphinx"]["config"].get("hide_solutions", False)
+    write_if_changed(src / "book" / "proveniencia.md", provenance_page(student).encode(), wanted)
     warnings = []
     for chapter in chapters:
         reason = book.staleness(chapter)
@@ -194,12 +197,9 @@ def assemble(src: Path, conf: dict) -> list[str]:
             write_if_changed(src / "book" / source.name, source.read_bytes(), wanted)
             continue
         nb, _ = book.merged_notebook(chapter)
-        if conf["sphinx"]["config"].get("hide_solutions"):
-            # student edition: code cells tagged hide-input hold solution code; drop them whole
-            for cell in nb.cells:
-                tags = cell.metadata.get("tags", [])
-                if "hide-input" in tags:
-                    cell.metadata["tags"] = [*tags, "remove-cell"]
+        # the page's source is the notebook readers download (its _sources/ copy): install
+        # cell, run times and PROFILE, and for the student edition no solution at all
+        nb = notebooks.page_notebook(nb, chapter, "student" if student else "full", conf)
         title = next(i for i, c in enumerate(nb.cells) if c.cell_type == "markdown")
         nb.cells.insert(title + 1, nbformat.v4.new_markdown_cell(notebook_links(chapter, conf), id="links"))
         write_if_changed(src / "book" / f"{chapter}.ipynb", nbformat.writes(nb).encode(), wanted)
