@@ -162,18 +162,21 @@ def profile_cell_text(chapter: str, times: dict) -> str:
 # --- cells ------------------------------------------------------------------------------
 
 
-def install_cell_source(repo_url: str, ref: str) -> str:
-    """The first cell: install the book's package at this edition when it is not importable."""
+def install_cell_source(repo_url: str, ref: str, backend: str = "tensorflow") -> str:
+    """The first cell: install the book's package at this edition when it is not importable,
+    with the Keras backend the chapter runs on when that is missing too, and select it."""
     target = f"git+{repo_url}@{ref}"
     return (
         "# Instala o pacote do livro (livro-redes-neurais) na edição deste notebook, se faltar.\n"
         "# Num clone do repositório ou num ambiente com `pip install -r requirements-reader.txt .`,\n"
-        "# não faz nada.\n"
+        "# não instala nada.\n"
         "import importlib\n"
         "import importlib.util\n"
+        "import os\n"
         "\n"
+        f"os.environ[\"KERAS_BACKEND\"] = \"{backend}\"  # o backend com que o capítulo foi executado\n"
         "if importlib.util.find_spec(\"livro\") is None:\n"
-        "    extra = \"\" if importlib.util.find_spec(\"tensorflow\") else \"[tensorflow]\"\n"
+        f"    extra = \"\" if importlib.util.find_spec(\"{backend}\") else \"[{backend}]\"\n"
         f"    %pip install --quiet \"{DISTRIBUTION}{{extra}} @ {target}\"\n"
         "    importlib.invalidate_caches()\n"
     )
@@ -298,7 +301,8 @@ def prepare(nb, chapter: str, edition: str, repo_url: str, ref: str, times: dict
     nb.cells = [c for c in nb.cells if "injected-parameters" not in c.metadata.get("tags", [])]
     if edition == "student":
         student(nb, chapter)
-    install = nbformat.v4.new_code_cell(install_cell_source(repo_url, ref), id="instalar")
+    backend = nb.metadata.get("livro", {}).get("keras_backend", "tensorflow")
+    install = nbformat.v4.new_code_cell(install_cell_source(repo_url, ref, backend), id="instalar")
     install.metadata["tags"] = ["remove-cell"]  # the book page does not show it
     params = next((i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", [])), None)
     profile = nbformat.v4.new_markdown_cell(profile_cell_text(chapter, times), id="perfil")

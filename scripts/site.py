@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -44,11 +45,21 @@ def export(tag: str, ref: str) -> Path:
     return target
 
 
-def build_version(tree: Path, version: str, base: str, out: Path) -> None:
+def edition_ref(name: str, ref: str) -> str:
+    """What a version's notebooks install the package from: the release tag itself, or the
+    commit of any other ref (HEAD for `latest`), so that a page and its notebook agree."""
+    if name == ref and name in release_tags():
+        return name
+    return subprocess.run(["git", "rev-parse", f"{ref}^{{commit}}"], cwd=ROOT, capture_output=True,
+                          text=True, check=True).stdout.strip()
+
+
+def build_version(tree: Path, version: str, base: str, out: Path, ref: str = "HEAD") -> None:
     command = [sys.executable, str(tree / "scripts" / "build.py"), "--edition", "both", "--strict",
                "--version", version, "--switcher", f"{base}versions.json", "--out", str(out)]
     print(f"[site] building {version} …", flush=True)
-    proc = subprocess.run(command, cwd=tree, capture_output=True, text=True)
+    env = {**os.environ, "LIVRO_REF": edition_ref(version, ref)}  # read by scripts/notebooks.py
+    proc = subprocess.run(command, cwd=tree, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-15:])
         raise SystemExit(f"[site] the build of {version} failed ({tree}):\n{tail}")
@@ -98,7 +109,7 @@ def main(argv=None) -> int:
         shutil.rmtree(args.out)
     args.out.mkdir(parents=True)
     for tag in tags:
-        build_version(export(tag, refs[tag]), tag, base, args.out / tag)
+        build_version(export(tag, refs[tag]), tag, base, args.out / tag, refs[tag])
     build_version(ROOT, "latest", base, args.out / "latest")
     (args.out / "versions.json").write_text(json.dumps(versions_json(versions, base), indent=1, ensure_ascii=False))
     (args.out / "index.html").write_text(index_html(versions, base))
