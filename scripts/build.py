@@ -4,11 +4,13 @@
 
 1. copies _config.yml, _toc.yml and book/ into _build/src-<edition>/;
 2. replaces each chapter's MyST source by a notebook with its current prose and
-   the outputs of its last execution (executed/<chapter>.ipynb), headed by links
-   to the executed notebook (download, Colab);
-3. for the student edition, sets sphinx-exercise's `hide_solutions` and removes
-   the code cells tagged `hide-input` (solution code), so the answers and
-   justifications are not in the HTML at all;
+   the outputs of its last execution (executed/<chapter>.ipynb), prepared by
+   scripts/notebooks.py as the notebook readers download (install cell, run times,
+   PROFILE; Sphinx's _sources/ copy of it is the download), headed by links to it
+   (download, Colab);
+3. for the student edition, sets sphinx-exercise's `hide_solutions`, and that
+   notebook has no solution, answer letter or solution code (scripts/notebooks.py),
+   so the answers are in no file of the edition;
 4. for a versioned site, adds the pydata-sphinx-theme version switcher;
 5. runs `jupyter-book build` (nitpicky; --strict turns warnings into errors).
 The full edition's HTML lands in _build/html, the student's in _build/student/html.

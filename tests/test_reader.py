@@ -197,7 +197,7 @@ def test_student_runs_chapters_alone(tmp_path):
     Path(site_packages(fresh), "reader.pth").write_text(site_packages(cached) + "\n")
     folder = tmp_path / "aluno"  # nothing but the downloaded notebooks
     folder.mkdir()
-    cases = [("modulo2", "student"), ("modulo3", "full")]
+    cases = [("modulo2", "student"), ("estudo_de_caso", "full")]
     for chapter, edition in cases:
         nb = notebooks.notebook(chapter, edition, ref="HEAD")
         # the install cell installs from the repository at this edition; here: the wheel just built
