@@ -1,15 +1,16 @@
 """Can a reader's laptop install requirements-reader.txt? Ask PyPI, platform by platform.
 
-    python scripts/reader_platforms.py [--requirements requirements-reader.txt]
+    python scripts/reader_platforms.py [--requirements requirements-reader.txt] [--with-deps]
 
-For each platform below, pip resolves every pinned line of the reader requirements
-against PyPI as that platform would (`pip install --dry-run --only-binary=:all:
---platform ... --python-version 3.11 --no-deps`; `--with-deps` resolves their
-dependencies too, 149 distributions on 2026-12-01, about 3 minutes): only wheel metadata
-travels, nothing is installed. Prints one line per platform and exits 1 when a platform the README promises
-cannot install them. macOS on Intel is checked and reported, not promised: TensorFlow
-stopped publishing wheels for it (2.16 was the last), so the README sends those readers
-to Colab.
+For each platform below and each pinned line `name==version`, PyPI's index (its JSON
+form, PEP 691) lists the files of that release, and `packaging` (pip's own wheel-tag
+logic) says whether one of its wheels installs on that platform with CPython 3.11 —
+what `pip download --only-binary=:all: --platform ... --no-deps` decides, without
+downloading gigabytes of wheels. `--with-deps` asks pip itself to resolve every
+dependency too (`pip install --dry-run`; minutes: it downloads the wheels). Prints one
+line per platform and exits 1 when a platform the README promises cannot install them.
+macOS on Intel is checked and reported, not promised: TensorFlow stopped publishing
+wheels for it (2.16 was the last), so the README sends those readers to Colab.
 """
 from __future__ import annotations
 
@@ -30,18 +31,58 @@ def manylinux(arch: str) -> list[str]:
     return [f"manylinux_2_{minor}_{arch}" for minor in range(28, 16, -1)] + [f"manylinux2014_{arch}"]
 
 
+def macos(arch: str) -> list[str]:
+    """The wheel tags macOS 14 (Sonoma) accepts: every older macOS version too, as pip expands them."""
+    from packaging.tags import mac_platforms
+
+    return list(mac_platforms((14, 0), arch))
+
+
 # name -> (pip platform tags, promised by the README)
 PLATFORMS = {
     "Linux x86-64": (manylinux("x86_64"), True),
     "Linux aarch64": (manylinux("aarch64"), True),
-    "macOS arm64 (Apple Silicon)": (["macosx_14_0_arm64"], True),
+    "macOS arm64 (Apple Silicon)": (macos("arm64"), True),
     "Windows x86-64": (["win_amd64"], True),
-    "macOS x86-64 (Intel)": (["macosx_14_0_x86_64"], False),
+    "macOS x86-64 (Intel)": (macos("x86_64"), False),
 }
 
 
+def pins(requirements: Path) -> list[tuple[str, str]]:
+    return [tuple(ln.split("#")[0].strip().split("==")) for ln in requirements.read_text().splitlines()
+            if "==" in ln.split("#")[0]]
+
+
+def release_files(name: str, version: str) -> list[str]:
+    """File names of one release on PyPI (the simple index, JSON form)."""
+    import json
+    import urllib.request
+
+    from packaging.utils import canonicalize_name, parse_wheel_filename
+
+    request = urllib.request.Request(f"https://pypi.org/simple/{canonicalize_name(name)}/",
+                                     headers={"Accept": "application/vnd.pypi.simple.v1+json"})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        files = [f["filename"] for f in json.load(response)["files"] if not f.get("yanked")]
+    return [f for f in files if f.endswith(".whl") and str(parse_wheel_filename(f)[1]) == version]
+
+
+def check_tags(platforms: list[str], requirements: Path, files: dict) -> tuple[bool, str]:
+    """(installable?, what is missing) for one platform, from the wheels' tags."""
+    from packaging.tags import compatible_tags, cpython_tags
+    from packaging.utils import parse_wheel_filename
+
+    supported = set(cpython_tags((3, 11), platforms=platforms)) | set(
+        compatible_tags((3, 11), "cp311", platforms=platforms))
+    missing = [f"{name}=={version}" for name, version in pins(requirements)
+               if not any(supported & set(parse_wheel_filename(f)[3]) for f in files[name, version])]
+    if missing:
+        return False, "no wheel for " + ", ".join(missing)
+    return True, f"{len(files)} pinned distributions, all with a wheel for this platform"
+
+
 def check(tags: list[str], requirements: Path, cache: Path, deps: bool = False) -> tuple[bool, str]:
-    """(resolves?, pip's last line) for one platform."""
+    """(resolves?, pip's last line) for one platform: pip itself (--with-deps)."""
     command = [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed",
                *([] if deps else ["--no-deps"]),
                "--only-binary=:all:", "--python-version", PYTHON, "--implementation", "cp",
@@ -67,8 +108,15 @@ def main(argv=None) -> int:
                         help="resolve every dependency too (about 150 distributions: minutes, not seconds)")
     args = parser.parse_args(argv)
     cache = Path(tempfile.gettempdir()) / "livro-pip-cache"
-    with ThreadPoolExecutor(len(PLATFORMS)) as pool:  # network-bound: all platforms at once
-        answers = pool.map(lambda tags: check(tags, args.requirements, cache, args.with_deps), [t for t, _ in PLATFORMS.values()])
+    if args.with_deps:
+        with ThreadPoolExecutor(len(PLATFORMS)) as pool:  # network-bound: all platforms at once
+            answers = list(pool.map(lambda tags: check(tags, args.requirements, cache, True),
+                                    [t for t, _ in PLATFORMS.values()]))
+    else:
+        with ThreadPoolExecutor(8) as pool:
+            wanted = pins(args.requirements)
+            files = dict(zip(wanted, pool.map(lambda pin: release_files(*pin), wanted)))
+        answers = [check_tags(tags, args.requirements, files) for tags, _ in PLATFORMS.values()]
     status = 0
     for (name, (_, promised)), (ok, last) in zip(PLATFORMS.items(), answers):
         print(f"{'ok  ' if ok else 'FAIL'} {name}: {last}", flush=True)
