@@ -9,6 +9,8 @@
 #   make answers    answer report from the committed outputs → _build/answers.json
 #   make bench [CHAPTER=trabalho2]   training speed of each heavy exercise → results/bench.json
 #   REQUIREMENTS=requirements-gpu.txt   (any target) sets .venv up with TensorFlow and JAX for CUDA
+#   make lab        Jupyter Lab on the chapters' downloadable notebooks, in the reader's environment
+#                   (.venv-leitor: requirements-reader.txt + this package, editable; not the CI lock)
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
@@ -29,7 +31,7 @@ execute answers bench: export LIVRO_CHAPTERS = $(value CHAPTER)
 execute: export LIVRO_PROFILE = $(value PROFILE)
 site: export LIVRO_BASE_URL = $(or $(value BASE_URL),/)
 
-.PHONY: book check site test execute answers bench env clean
+.PHONY: book check site test execute answers bench env clean lab reader
 
 env: $(VENV)/.installed
 
@@ -59,6 +61,20 @@ bench: env
 
 test: env
 	$(BIN)/python -m pytest tests
+
+# The reader's environment: what running a chapter needs (tensorflow, jax, jupyterlab), with wheels
+# for Linux x86-64/aarch64, macOS arm64 and Windows; `make env`'s lock is CI's (tensorflow-cpu, tools).
+READER_VENV := .venv-leitor
+reader: $(READER_VENV)/.installed
+
+$(READER_VENV)/.installed: requirements-reader.txt pyproject.toml
+	$(PYTHON) -m venv $(READER_VENV)
+	$(READER_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-reader.txt -e .
+	touch $@
+
+lab: reader
+	$(READER_VENV)/bin/python scripts/notebooks.py --edition $(or $(EDITION),full) --out _build/notebooks
+	$(READER_VENV)/bin/jupyter lab _build/notebooks/$(or $(EDITION),full)
 
 clean:
 	rm -rf _build

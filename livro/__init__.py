@@ -72,17 +72,28 @@ class _Text(str):
 
 
 def record(name: str, value, display: bool = False):
-    """Glue ``value`` under ``name`` for the prose and record it for the checks."""
-    from myst_nb import glue
+    """Glue ``value`` under ``name`` for the prose and record it for the checks.
 
+    Outside ``make execute`` (no results file) nothing is written; without ``myst_nb``
+    (a reader's own environment) the value is only shown, when ``display`` asks for it.
+    """
     value = _to_json(value)
     update_results("values", name, value)
-    glue(name, _Text(value) if isinstance(value, str) else value, display=display)
+    shown = _Text(value) if isinstance(value, str) else value
+    try:
+        from myst_nb import glue
+    except ImportError:
+        if display:
+            from IPython.display import display as show
+
+            show(shown)
+        return value
+    glue(name, shown, display=display)
     return value
 
 
 def spec(chapter: str) -> dict:
-    """The answer key of a chapter: ``answers/<chapter>.yml``."""
+    """The answer key of a chapter: ``answers/<chapter>.yml`` (installed with the package)."""
     from livro.book import read_spec
 
     return read_spec(chapter)

@@ -118,11 +118,22 @@ class Row:
         return dict(self.__dict__)
 
 
+def answers_file(name: str):
+    """``answers/<name>``: the copy installed with the package (package data ``livro.answers``,
+    see pyproject.toml) or, when ``livro`` is imported from a clone, the repository's file."""
+    from importlib import resources
+
+    try:
+        return resources.files("livro.answers") / name
+    except ModuleNotFoundError:  # a clone: livro/ has no answers/ inside it
+        return ANSWERS / name
+
+
 def read_spec(chapter: str) -> dict:
     """The chapter's answer key, validated (livro.answer_keys): BookError in one sentence otherwise."""
     from livro import answer_keys
 
-    return answer_keys.load(ANSWERS / f"{chapter}.yml", chapter)
+    return answer_keys.load(answers_file(f"{chapter}.yml"), chapter)
 
 
 # A deviation: a faithful result outside its documented band, registered with the value it
@@ -151,8 +162,8 @@ def read_deviations(path: Path | None = None) -> dict:
     """``{"chapter.key": {"reason", "value", "tolerance"}}``, validated against DEVIATION_SCHEMA."""
     import jsonschema
 
-    path = path or ANSWERS / "deviations.yml"
-    if not path.exists():
+    path = path or answers_file("deviations.yml")
+    if not path.is_file():
         return {}
     from livro import answer_keys
 

@@ -4,11 +4,13 @@
 
 1. copies _config.yml, _toc.yml and book/ into _build/src-<edition>/;
 2. replaces each chapter's MyST source by a notebook with its current prose and
-   the outputs of its last execution (executed/<chapter>.ipynb), headed by links
-   to the executed notebook (download, Colab);
-3. for the student edition, sets sphinx-exercise's `hide_solutions` and removes
-   the code cells tagged `hide-input` (solution code), so the answers and
-   justifications are not in the HTML at all;
+   the outputs of its last execution (executed/<chapter>.ipynb), prepared by
+   scripts/notebooks.py as the notebook readers download (install cell, run times,
+   PROFILE; Sphinx's _sources/ copy of it is the download), headed by links to it
+   (download, Colab);
+3. for the student edition, sets sphinx-exercise's `hide_solutions`, and that
+   notebook has no solution, answer letter or solution code (scripts/notebooks.py),
+   so the answers are in no file of the edition;
 4. for a versioned site, adds the pydata-sphinx-theme version switcher;
 5. runs `jupyter-book build` (nitpicky; --strict turns warnings into errors).
 The full edition's HTML lands in _build/html, the student's in _build/student/html.
@@ -67,6 +69,8 @@ def summary(problems: list[str]) -> str:
     head = (f"{len(problems)} problem{'s' if many else ''} keep{'' if many else 's'} this book from being "
             "published (make check, make site refuse it):")
     return "\n".join([head, *(f"- {p}" for p in problems)])
+
+import notebooks  # noqa: E402  (scripts/notebooks.py)
 
 
 def write_if_changed(path: Path, content: bytes, wanted: set) -> None:
@@ -131,18 +135,16 @@ def intro_substitutions() -> dict:
 
 
 def notebook_links(chapter: str, conf: dict) -> str:
-    repo = conf["repository"]["url"].removeprefix("https://github.com/")
-    branch = conf["repository"].get("branch", "main")
-    path = f"executed/{chapter}.ipynb"
+    """The links above a chapter: its downloadable notebook (this page's own source, as Sphinx
+    copies it to _sources/, prepared by scripts/notebooks.py for this edition), the same
+    notebook in Colab, and the provenance page."""
     return (
-        f"```{{admonition}} Notebook executado\n:class: tip\n"
-        f"[Baixar o notebook](https://github.com/{repo}/raw/{branch}/{path}) · "
-        f"[Abrir no Colab](https://colab.research.google.com/github/{repo}/blob/{branch}/{path}) · "
-        f"[proveniência da execução](proveniencia.md)\n```"
+        f"```{{admonition}} Notebook executável\n:class: tip\n"
+        f"{notebooks.links_markdown(chapter, conf)} · [proveniência da execução](proveniencia.md)\n```"
     )
 
 
-def provenance_page() -> str:
+def provenance_page(student: bool = False) -> str:
     """A page with each chapter's execution provenance and answer report."""
     lines = ["# Proveniência das execuções", "",
              "Gerada por `scripts/build.py` a partir de `results/<capítulo>.json` "
@@ -174,6 +176,8 @@ def provenance_page() -> str:
             "",
         ]
         rows = book.check(chapter)
+        if student:  # the student edition does not say which letter the numbers imply
+            rows = notebooks.without_answer_rows(chapter, rows)
         if rows:
             lines += ["| exercício | quantidade | valor regenerado | documentado | faixa | veredito |",
                       "| --- | --- | --- | --- | --- | --- |"]
@@ -318,7 +322,8 @@ def assemble(src: Path, conf: dict) -> list[str]:
             if path.suffix == ".md" and path.stem in chapters and path.parent == book.BOOK:
                 continue
             write_if_changed(src / "book" / path.relative_to(book.BOOK), path.read_bytes(), wanted)
-    write_if_changed(src / "book" / "proveniencia.md", provenance_page().encode(), wanted)
+    student = conf["sphinx"]["config"].get("hide_solutions", False)
+    write_if_changed(src / "book" / "proveniencia.md", provenance_page(student).encode(), wanted)
     write_if_changed(src / "book" / "edicoes.md", editions_page().encode(), wanted)
     warnings = []
     for chapter in chapters:
@@ -334,12 +339,9 @@ def assemble(src: Path, conf: dict) -> list[str]:
         # sentences built from recorded data ({{ faixas }}, {{ hist_<key> }}): livro/substitutions.py
         nb.metadata.setdefault("myst", {}).setdefault("substitutions", {}).update(substitutions(chapter))
         hide_injected_parameters(nb)
-        if conf["sphinx"]["config"].get("hide_solutions"):
-            # student edition: code cells tagged hide-input hold solution code; drop them whole
-            for cell in nb.cells:
-                tags = cell.metadata.get("tags", [])
-                if "hide-input" in tags:
-                    cell.metadata["tags"] = [*tags, "remove-cell"]
+        # the page's source is the notebook readers download (its _sources/ copy): install
+        # cell, run times and PROFILE, and for the student edition no solution at all
+        nb = notebooks.page_notebook(nb, chapter, "student" if student else "full", conf)
         title = next(i for i, c in enumerate(nb.cells) if c.cell_type == "markdown")
         nb.cells.insert(title + 1, nbformat.v4.new_markdown_cell(notebook_links(chapter, conf), id="links"))
         write_if_changed(src / "book" / f"{chapter}.ipynb", nbformat.writes(nb).encode(), wanted)

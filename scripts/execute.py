@@ -410,7 +410,7 @@ def _execute_locked(chapter, profile, source_path, nb_target, results_target, fa
             "wall_seconds": round(wall, 1),
             "backend": backend,
             "cpu": cpu_model(),
-            "cores_used": len(os.sched_getaffinity(0)),  # 1 in a lane of `--jobs 2`
+            "cores_used": len(usable_cores()),  # 1 in a lane of `--jobs 2`
             "gpu": used_gpu(devices := framework_devices(), backend),
             "devices": devices,
             "versions": versions(),
@@ -429,7 +429,7 @@ def training_environment(chapter: str, results_dir: Path, force: bool) -> dict:
     """The kernel's settings for livro.treino: the chapter's cache folder, a run id that makes
     --force train everything again, and the thread count the frameworks compute with (the
     cores this execution may use; part of every training's key)."""
-    cores = str(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count())
+    cores = str(len(usable_cores()))
     env = {cache.CACHE_ENV: str(cache.folder(chapter, results_dir)),
            "TF_NUM_INTRAOP_THREADS": cores, "TF_NUM_INTEROP_THREADS": cores, "OMP_NUM_THREADS": cores}
     if force:
@@ -474,6 +474,14 @@ def fill(chapter: str, profile: str = "full", out: Path | None = None) -> int:
     shutil.rmtree(work, ignore_errors=True)
     print(f"[{chapter}] helper lane done; trainings: {cache.summary(data)}", flush=True)
     return 0
+
+
+def usable_cores() -> list[int]:
+    """The CPU cores this process may run on. macOS and Windows have no
+    `os.sched_getaffinity`: there, every core of the machine."""
+    if hasattr(os, "sched_getaffinity"):
+        return sorted(os.sched_getaffinity(0))
+    return list(range(os.cpu_count() or 1))
 
 
 def report_failure(chapter: str, error: Exception, outp: Path, failed: Path) -> int:
@@ -555,7 +563,7 @@ def run_lanes(chapters: list[str], jobs: int, options: list[str]) -> int:
     """Execute the chapters in `jobs` lanes, each a child process pinned to one CPU core.
     Stopping the parent (SIGTERM, SIGINT, SIGHUP; SIGKILL through PR_SET_PDEATHSIG) stops every
     lane; a stopped lane writes nothing."""
-    cores = sorted(os.sched_getaffinity(0))[:jobs]
+    cores = usable_cores()[:jobs]
     queue = longest_first(chapters)
     running: dict[int, subprocess.Popen] = {}  # core -> the child executing a chapter there
     executing: dict[int, tuple[str, float]] = {}  # core -> (chapter its lane executes, start)
@@ -632,7 +640,11 @@ def main(argv=None) -> int:
     chapters = [chapter for chapter in chapters if chapter not in refused]
     # With two cores or more, chapters always run in one-core lanes (a lone chapter too: the
     # other lane helps with its trainings), so every training computes with one thread.
-    jobs = min(args.jobs, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
+    jobs = min(args.jobs, len(usable_cores()))
+    if jobs > 1 and not hasattr(os, "sched_setaffinity"):
+        print("This system cannot pin a process to a core (no os.sched_setaffinity): "
+              "the chapters run one at a time, on every core.")
+        jobs = 1
     if jobs > 1 and chapters:
         options = ["--profile", args.profile, *(["--out", str(args.out)] if args.out else []),
                    *(["--force"] if args.force else [])]

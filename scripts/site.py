@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -41,12 +42,20 @@ def export(tag: str, ref: str) -> Path:
     return target
 
 
-def build_version(tree: Path, version: str, base: str, out: Path) -> str | None:
+def edition_ref(ref: str) -> str:
+    """The commit a version's notebooks install the package from (an edition's commit, or
+    HEAD's for `latest`), so that a page and its notebook agree."""
+    return subprocess.run(["git", "rev-parse", f"{ref}^{{commit}}"], cwd=ROOT, capture_output=True,
+                          text=True, check=True).stdout.strip()
+
+
+def build_version(tree: Path, version: str, base: str, out: Path, ref: str = "HEAD") -> str | None:
     """Build one version into `out`; None when it built, else why not (its output's last lines)."""
     command = [sys.executable, str(tree / "scripts" / "build.py"), "--edition", "both", "--strict",
                "--version", version, "--switcher", f"{base}versions.json", "--out", str(out)]
     print(f"[site] building {version} …", flush=True)
-    proc = subprocess.run(command, cwd=tree, capture_output=True, text=True)
+    env = {**os.environ, "LIVRO_REF": edition_ref(version, ref)}  # read by scripts/notebooks.py
+    proc = subprocess.run(command, cwd=tree, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-15:])
         return f"the build of {version} failed ({tree}):\n{tail}"
@@ -71,7 +80,7 @@ def build_editions(refs: dict[str, str], base: str, out: Path) -> list[str]:
         except subprocess.CalledProcessError as error:
             why = f"its commit {ref} cannot be read here ({error.stderr.decode().strip() or error})"
         else:
-            why = build_version(tree, name, base, out / name)
+            why = build_version(tree, name, base, out / name, ref)
         if why:
             shutil.rmtree(out / name, ignore_errors=True)
             print(f"[site] EDITION SKIPPED: {name}: {why}", flush=True)
