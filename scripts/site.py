@@ -54,7 +54,7 @@ def build_version(tree: Path, version: str, base: str, out: Path, ref: str = "HE
     command = [sys.executable, str(tree / "scripts" / "build.py"), "--edition", "both", "--strict",
                "--version", version, "--switcher", f"{base}versions.json", "--out", str(out)]
     print(f"[site] building {version} …", flush=True)
-    env = {**os.environ, "LIVRO_REF": edition_ref(version, ref)}  # read by scripts/notebooks.py
+    env = {**os.environ, "LIVRO_REF": edition_ref(ref)}  # read by scripts/notebooks.py
     proc = subprocess.run(command, cwd=tree, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-15:])
