@@ -15,17 +15,32 @@ sys.path.insert(0, str(ROOT))
 from livro import book  # noqa: E402
 
 
-@pytest.fixture(scope="session")
-def smoke_dir(tmp_path_factory):
-    """Run `scripts/execute.py --profile smoke --jobs 2` for every chapter into a temporary
-    folder: two lanes of one core each, as `make execute` runs the book on two cores."""
-    out = tmp_path_factory.mktemp("smoke")
+def run_smoke(out: Path) -> Path:
+    """Run `scripts/execute.py --profile smoke --jobs 2` for every chapter into `out`: two lanes
+    of one core each, as `make execute` runs the book on two cores; the log goes to log.txt."""
     proc = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "execute.py"), "--profile", "smoke", "--out", str(out), "--jobs", "2"],
         capture_output=True, text=True, env=dict(os.environ),
     )
     (out / "log.txt").write_text(proc.stdout + proc.stderr)
     return out
+
+
+def load_script(name: str):
+    """scripts/<name>.py as a module (scripts/ on the path, as when it runs as a script)."""
+    import importlib.util
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def smoke_dir(tmp_path_factory):
+    """Every chapter's smoke execution, once per test session."""
+    return run_smoke(tmp_path_factory.mktemp("smoke"))
 
 
 def smoke_results(smoke_dir: Path, chapter: str) -> dict:

@@ -3,12 +3,10 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
 
 import pytest
 
-from conftest import ROOT, smoke_results
+from conftest import run_smoke, smoke_results
 from livro import book
 from livro.integrity import BookError
 
@@ -164,13 +162,7 @@ TIMING = re.compile(r"(_wall_s|_s|_seconds|_s_por_epoca|_segundos|_tempo)$|^temp
 @pytest.fixture(scope="session")
 def second_smoke_dir(tmp_path_factory):
     """The smoke execution of every chapter, a second time, into another folder (no cache shared)."""
-    out = tmp_path_factory.mktemp("smoke2")
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "execute.py"), "--profile", "smoke", "--out", str(out), "--jobs", "2"],
-        capture_output=True, text=True, env=dict(os.environ),
-    )
-    (out / "log.txt").write_text(proc.stdout + proc.stderr)
-    return out
+    return run_smoke(tmp_path_factory.mktemp("smoke2"))
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS)

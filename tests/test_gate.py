@@ -4,7 +4,6 @@ output or unregistered out-of-range answer; `make book` builds and prints them l
 from results files are escaped in the generated pages. Faults go into a temporary copy."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 import subprocess
@@ -13,15 +12,12 @@ import sys
 import pytest
 import yaml
 
+from conftest import load_script
 from livro import book
 
 
 def load_build():
-    sys.path.insert(0, str(book.ROOT / "scripts"))  # build.py imports bench, as when run as a script
-    spec = importlib.util.spec_from_file_location("build", book.ROOT / "scripts" / "build.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("build")
 
 
 @pytest.fixture

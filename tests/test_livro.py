@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import livro
+from conftest import load_script
 from livro import book, data
 
 SHARED = book.ROOT.parent / "shared" / "data"
@@ -199,10 +200,7 @@ CODE
 
 
 def load_execute():
-    spec = importlib.util.spec_from_file_location("execute", book.ROOT / "scripts" / "execute.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("execute")
 
 
 @pytest.fixture
