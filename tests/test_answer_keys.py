@@ -91,14 +91,17 @@ def test_a_key_typo_says_the_key_may_be_wrong(answers):
     assert sentence.endswith("otherwise re-execute the chapter.")
 
 
-def test_deviations_as_sentences_or_mappings(answers):
-    """answers/deviations.yml entries may be sentences or mappings with a reason."""
+def test_deviations_are_read_strictly(answers):
+    """answers/deviations.yml: entries are {reason, value, tolerance} (livro.book.DEVIATION_SCHEMA),
+    read through the same duplicate-key loader as the answer keys."""
     devs = answers / "deviations.yml"
-    devs.write_text('modulo4.ex8_train_acc: {reason: "Outro recorte.", value: 42.21, tolerance: 0.5}\n'
-                    'modulo4.ex8_val_acc: "Mesma causa."\n')
+    devs.write_text('modulo4.ex8_train_acc: {reason: "Outro recorte da CIFAR-10 e outra biblioteca.", '
+                    'value: 42.2067, tolerance: 0.5}\n')
     notes = {r.quantity: (r.verdict, r.note) for r in book.check("modulo4")}
-    assert notes["ex8_train_acc"] == ("deviation", "Outro recorte.")
-    assert notes["ex8_val_acc"] == ("deviation", "Mesma causa.")
+    assert notes["ex8_train_acc"] == ("deviation", "Outro recorte da CIFAR-10 e outra biblioteca.")
+    devs.write_text('modulo4.ex8_val_acc: "Mesma causa."\n')
+    with pytest.raises(book.DeviationsError, match="each entry needs reason, value and tolerance"):
+        book.read_deviations()
     devs.write_text('a.b: "x"\na.b: "y"\n')
     with pytest.raises(BookError, match=r"^answers/deviations.yml, line 2: duplicate key 'a.b' \(first at line 1\)"):
         book.read_deviations()
