@@ -199,9 +199,16 @@ def environment() -> dict:
         "floatx": keras.config.floatx(),
         "versions": library_versions(),
         "python": platform.python_version(),
-        "fused_batch_norm": bool(getattr(bn, "fused", False)),
+        # livro.fused_batch_norm() replaces BatchNormalization's training step: its source counts
+        "fused_batch_norm": _fused_source() if getattr(bn, "fused", False) else False,
         "threads": threads(),
     }
+
+
+def _fused_source() -> str:
+    import livro
+
+    return hashlib.sha256(inspect.getsource(livro.fused_batch_norm).encode()).hexdigest()
 
 
 # The libraries a training computes with. TensorFlow is one library whichever wheel brought
@@ -473,5 +480,5 @@ def summary(results: dict) -> str:
     if trained:
         parts.append(f"trained {len(trained)} ({', '.join(trained)})")
     if loaded:
-        parts.append(f"loaded {len(loaded)} from results/treinos ({', '.join(loaded)})")
+        parts.append(f"loaded {len(loaded)} from the training cache ({', '.join(loaded)})")
     return "; ".join(parts)

@@ -207,6 +207,44 @@ def training_environment(chapter: str, results_dir: Path, force: bool) -> dict:
     return env
 
 
+def fill(chapter: str, profile: str = "full") -> int:
+    """Run a chapter as a helper lane: train the trainings that no other process holds.
+
+    The chapter executes top to bottom with ``LIVRO_TREINO_FILL=1``: ``livro.treino`` skips
+    (raises in) a training another process is running and trains the next free one, so the
+    chapter's own execution then finds it stored. Cells that fail because a training was
+    skipped are expected: the notebook and its results are thrown away, only the stored
+    trainings count. Each training seeds itself, so where it ran changes no number
+    (tests/test_treino.py)."""
+    import jupytext
+    import nbformat
+    import papermill
+
+    nb = jupytext.read(book.BOOK / f"{chapter}.md")
+    work = Path(tempfile.mkdtemp(prefix=f"livro-fill-{chapter}-"))
+    nbformat.write(nb, work / "input.ipynb")
+    results_dir = book.RESULTS if profile == "full" else ROOT / "_build" / "smoke"
+    env = {**training_environment(chapter, results_dir, False), cache.FILL_ENV: "1",
+           "LIVRO_RESULTS": str(work / "results.json"), "KERAS_BACKEND": keras_backend(nb),
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    before = dict(os.environ)
+    os.environ.update(env)
+    print(f"[{chapter}] helper lane: training what no other process holds …", flush=True)
+    try:
+        papermill.execute_notebook(str(work / "input.ipynb"), str(work / "output.ipynb"),
+                                   parameters={"PROFILE": profile}, cwd=str(ROOT), kernel_name="python3",
+                                   progress_bar=False, log_output=False, allow_errors=True)
+    except papermill.PapermillExecutionError:
+        pass  # cells after a skipped training fail by design
+    finally:
+        os.environ.clear()
+        os.environ.update(before)
+    data = json.loads((work / "results.json").read_text()) if (work / "results.json").exists() else {}
+    shutil.rmtree(work, ignore_errors=True)
+    print(f"[{chapter}] helper lane done; trainings: {cache.summary(data)}", flush=True)
+    return 0
+
+
 def longest_first(chapters: list[str]) -> list[str]:
     """The chapters by the wall time of their last recorded execution, longest first (never
     executed: first of all), so that no long chapter starts last while the other lanes idle."""
@@ -247,11 +285,15 @@ def main(argv=None) -> int:
     parser.add_argument("--profile", default="full", choices=["full", "smoke"])
     parser.add_argument("--out", type=Path, help="write here instead of executed/ and results/")
     parser.add_argument("--force", action="store_true", help="execute even if the chapter is up to date")
+    parser.add_argument("--fill", action="store_true",
+                        help="helper lane: train the chapter's trainings no other process holds, write nothing else")
     parser.add_argument("--jobs", type=int, default=1,
                         help="run chapters in this many lanes at once, one CPU core each (default 1: "
                              "one chapter at a time on every core)")
     args = parser.parse_args(argv)
     chapters = args.chapters or book.chapters()
+    if args.fill:
+        return max(fill(chapter, args.profile) for chapter in chapters)
     if args.force:  # one run id for every lane and helper process: what this run trained counts
         os.environ.setdefault(cache.RUN_ENV, f"{time.time_ns()}-{os.getpid()}")
     jobs = min(args.jobs, len(os.sched_getaffinity(0)), len(chapters))
