@@ -29,6 +29,8 @@ Environment (set by ``scripts/execute.py``):
                        (``TreinoEmOutroProcesso``) instead of waited for. A comma-separated
                        list of names instead of "1": only those are taken, the others skipped
                        (to hand a long training to the helper lane).
+``LIVRO_TREINO_LOAD_ONLY`` "1": never train; a training without a matching entry stops the
+                       execution with one sentence (to check that an execution will only load).
 """
 from __future__ import annotations
 
@@ -52,6 +54,7 @@ import numpy as np
 CACHE_ENV = "LIVRO_TREINOS"
 RUN_ENV = "LIVRO_TREINO_RUN"
 FILL_ENV = "LIVRO_TREINO_FILL"
+LOAD_ONLY_ENV = "LIVRO_TREINO_LOAD_ONLY"
 FORMAT = 1  # bump when the entry layout changes
 
 
@@ -438,6 +441,9 @@ def treino(nome: str, funcao, *args, **kwargs):
         if loaded is not None:
             entry, value = loaded
             print(f"Treino «{nome}»: carregado do cache ({_when(entry)}).")
+        elif os.environ.get(LOAD_ONLY_ENV) == "1":
+            why = "não está no cache" if not path.exists() else "está no cache com outra chave (algo de que ele depende mudou)"
+            raise RuntimeError(f"O treino «{nome}» {why} e {LOAD_ONLY_ENV}=1 proíbe treinar: {path}.")
         else:
             result = funcao(*args, **kwargs)
             seconds = time.perf_counter() - started

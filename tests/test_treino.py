@@ -252,3 +252,16 @@ def test_a_chapter_whose_stored_training_changed_is_stale(tmp_path):
     committed = [ch for ch in book.chapters()
                  if cache.stale_trainings(ch, book.read_results(ch) or {}, book.RESULTS)]
     assert not committed, f"committed chapters use missing or damaged trainings: {committed}"
+
+
+def test_load_only_refuses_to_train(store, monkeypatch):
+    ns = chapter()
+    monkeypatch.setenv(cache.LOAD_ONLY_ENV, "1")
+    with pytest.raises(RuntimeError, match="«t» não está no cache e LIVRO_TREINO_LOAD_ONLY=1 proíbe treinar"):
+        livro.treino("t", ns["treinar"])
+    monkeypatch.delenv(cache.LOAD_ONLY_ENV)
+    livro.treino("t", ns["treinar"])
+    monkeypatch.setenv(cache.LOAD_ONLY_ENV, "1")
+    livro.treino("t", chapter()["treinar"])  # same key: loads
+    with pytest.raises(RuntimeError, match="com outra chave"):
+        livro.treino("t", chapter(("EPOCAS = 3", "EPOCAS = 2"))["treinar"])
