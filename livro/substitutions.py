@@ -17,7 +17,7 @@ from livro import book, history
 
 VERDICT = {
     "inside": "dentro da faixa",
-    "deviation": "fora da faixa (desvio registrado em answers/deviations.yml)",
+    "deviation": "fora da faixa (desvio registrado no gabarito do livro)",
     "outside": "fora da faixa, sem desvio registrado",
     "no-data": "sem dados nesta execução",
     "missing": "não registrada nesta execução",
