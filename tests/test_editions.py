@@ -57,7 +57,7 @@ def test_the_page_compares_each_pair_of_consecutive_editions():
 
 
 def test_an_edition_that_fails_is_skipped_and_the_others_still_publish(tmp_path, monkeypatch, capsys):
-    def fake_build(tree, version, base, out):
+    def fake_build(tree, version, base, out, ref="HEAD"):
         if version == "quebrada":
             return "the build of quebrada failed: Sphinx warning"
         out.mkdir(parents=True)
