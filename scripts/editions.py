@@ -37,6 +37,11 @@ class Edition:
     notes: str
 
 
+
+# The verdicts in the reader's words (as scripts/build.py's provenance page writes them).
+VERDICT_WORDS = {"inside": "dentro", "deviation": "desvio registrado", "outside": "fora da faixa",
+                 "no-data": "sem dados", "missing": "sem valor"}
+
 def load(path: Path = EDITIONS_FILE) -> list[Edition]:
     """The editions of `path`, oldest first; a malformed entry is one clear error."""
     if not path.exists():
@@ -101,7 +106,7 @@ def day(iso: str | None) -> str:
 
 def compare(old: Edition, new: Edition, before: dict, after: dict) -> list[str]:
     """The section of the page for two consecutive editions."""
-    lines = [f"## {old.name} → {new.name}", ""]
+    lines = [f"## `{old.name}` → `{new.name}`", ""]
     reexecuted = [ch for ch in after if before.get(ch, {}).get("date") != after[ch]["date"]]
     if reexecuted:
         lines += ["Capítulos reexecutados (data da execução registrada):", ""]
@@ -115,21 +120,22 @@ def compare(old: Edition, new: Edition, before: dict, after: dict) -> list[str]:
         for key, (exercise, label, verdict) in new_ch["verdicts"].items():
             was = old_ch["verdicts"].get(key, ("", "", "—"))[2]
             if was != verdict:
-                verdicts.append(f"| {ch} | {exercise} | {label} | {was} | {verdict} |")
+                verdicts.append(f"| {ch} | {exercise} | {label} | {VERDICT_WORDS.get(was, was)} "
+                                f"| {VERDICT_WORDS.get(verdict, verdict)} |")
         for key in sorted(set(old_ch["values"]) | set(new_ch["values"])):
             a, b = old_ch["values"].get(key), new_ch["values"].get(key)
             if a != b:
                 values.append(f"| {ch} | `{key}` | {show(a)} | {show(b)} |")
     lines += [f"### Vereditos que mudaram ({len(verdicts)})", ""]
     if verdicts:
-        lines += [f"| capítulo | exercício | quantidade | {old.name} | {new.name} |", "| --- | --- | --- | --- | --- |",
+        lines += [f"| capítulo | exercício | quantidade | `{old.name}` | `{new.name}` |", "| --- | --- | --- | --- | --- |",
                   *verdicts]
     else:
         lines.append("Nenhum veredito mudou: cada quantidade conferida continua dentro da faixa, "
                      "como desvio registrado ou sem dados, como antes.")
     lines += ["", f"### Valores regenerados que mudaram ({len(values)})", ""]
     if values:
-        lines += [f"| capítulo | valor registrado | {old.name} | {new.name} |", "| --- | --- | --- | --- |", *values]
+        lines += [f"| capítulo | valor registrado | `{old.name}` | `{new.name}` |", "| --- | --- | --- | --- |", *values]
     else:
         lines.append("Nenhum valor registrado mudou.")
     return lines + [""]
@@ -146,10 +152,10 @@ def changes_page(editions: list[Edition] | None = None) -> str:
     if not editions:
         return "\n".join(lines + ["Nenhuma edição definida em `edicoes.yml`.", ""])
     lines += ["## Edições", "", "| edição | data | commit |", "| --- | --- | --- |"]
-    lines += [f"| {e.name} | {e.date} | `{e.commit[:10]}` |" for e in reversed(editions)]
+    lines += [f"| `{e.name}` | {e.date} | `{e.commit[:10]}` |" for e in reversed(editions)]
     lines.append("")
     for e in reversed(editions):
-        lines += [f"**{e.name}** — {e.notes}", ""]
+        lines += [f"**`{e.name}`** — {e.notes}", ""]
     latest = Edition("latest (main)", None, "", "")
     sequence = [*editions, latest]
     snapshots = []
@@ -161,8 +167,8 @@ def changes_page(editions: list[Edition] | None = None) -> str:
     for (old, before), (new, after) in reversed(list(zip(zip(sequence, snapshots), zip(sequence[1:], snapshots[1:])))):
         if before is None or after is None:
             missing = old if before is None else new
-            lines += [f"## {old.name} → {new.name}", "",
-                      f"O commit `{missing.commit}` da edição {missing.name} não está neste clone "
+            lines += [f"## `{old.name}` → `{new.name}`", "",
+                      f"O commit `{missing.commit}` da edição `{missing.name}` não está neste clone "
                       "(um clone raso?): comparação indisponível.", ""]
             continue
         lines += compare(old, new, before, after)

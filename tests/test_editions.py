@@ -45,7 +45,7 @@ def test_changes_between_editions_name_values_verdicts_and_reexecutions():
              "modulo2": before["modulo2"]}
     text = "\n".join(editions.compare(old, new, before, after))
     assert "- modulo3: 2026-01-01 10:00 → 2026-02-01 10:00" in text and "- modulo2" not in text
-    assert "| modulo3 | Ex. 1 | acurácia | inside | deviation |" in text
+    assert "| modulo3 | Ex. 1 | acurácia | dentro | desvio registrado |" in text
     assert "| modulo3 | `x` | 1 | 0.5 |" in text and "`y`" not in text and "`z`" not in text
 
 
@@ -53,7 +53,7 @@ def test_the_page_compares_each_pair_of_consecutive_editions():
     page = editions.changes_page()
     names = [e.name for e in editions.load()] + ["latest (main)"]
     for old, new in zip(names, names[1:]):
-        assert f"## {old} → {new}" in page
+        assert f"## `{old}` → `{new}`" in page
 
 
 def test_an_edition_that_fails_is_skipped_and_the_others_still_publish(tmp_path, monkeypatch, capsys):
