@@ -133,7 +133,10 @@ def read_spec(chapter: str) -> dict:
     """The chapter's answer key, validated (livro.answer_keys): BookError in one sentence otherwise."""
     from livro import answer_keys
 
-    return answer_keys.load(answers_file(f"{chapter}.yml"), chapter)
+    path = answers_file(f"{chapter}.yml")
+    if not path.is_file():  # a reader's livro.spec("...") with a name the book does not have
+        raise FileNotFoundError(f"Não há gabarito do capítulo {chapter!r}: {path} não existe.")
+    return answer_keys.load(path, chapter)
 
 
 # A deviation: a faithful result outside its documented band, registered with the value it

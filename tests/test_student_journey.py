@@ -247,7 +247,7 @@ def test_edition_ref_is_the_version_being_built(monkeypatch):
     site = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(site)
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    assert site.edition_ref("latest", "HEAD") == head
+    assert site.edition_ref("HEAD") == head
     monkeypatch.setenv("LIVRO_REF", "v2099.1")
     assert notebooks.current_ref() == "v2099.1"
     monkeypatch.delenv("LIVRO_REF")
