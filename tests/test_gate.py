@@ -80,7 +80,7 @@ def test_local_build_prints_the_problems_last(copy, monkeypatch, capsys):
 
 
 def test_make_site_and_publish_run_the_gate_first():
-    dry = subprocess.run(["make", "-n", "-o", ".venv/.installed", "site"], cwd=book.ROOT,
+    dry = subprocess.run(["make", "--no-print-directory", "-n", "-o", ".venv/.installed", "site"], cwd=book.ROOT,
                          capture_output=True, text=True).stdout.splitlines()
     assert "scripts/build.py --check" in dry[0] and "scripts/site.py" in dry[1], dry
     publish = yaml.safe_load((book.ROOT / ".github" / "workflows" / "publish.yml").read_text())
