@@ -236,16 +236,20 @@ def library_versions() -> dict:
     return found
 
 
-def machine() -> dict:
-    """Where a training ran: CPU model, cores this process may use, and the GPUs TensorFlow sees."""
-    cpu = platform.processor() or platform.machine()
+def cpu_name() -> str:
+    """The CPU's model name (Linux's /proc/cpuinfo), else what the platform says."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+                return line.split(":", 1)[1].strip()
     except OSError:
         pass
+    return platform.processor() or platform.machine()
+
+
+def machine() -> dict:
+    """Where a training ran: CPU model, cores this process may use, and the GPUs TensorFlow sees."""
+    cpu = cpu_name()
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     gpus = []
     if "tensorflow" in sys.modules:

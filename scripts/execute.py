@@ -68,13 +68,7 @@ def versions() -> dict:
 
 
 def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip() + f" ({os.cpu_count()} cores)"
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    return f"{cache.cpu_name()} ({os.cpu_count()} cores)"
 
 
 # Asked in a fresh process after the chapter ran, in the same environment as its kernel: the
@@ -372,11 +366,9 @@ def _execute_locked(chapter, profile, source_path, nb_target, results_target, fa
     try:
         inp, outp, results = work / "input.ipynb", work / "output.ipynb", work / "results.json"
         nbformat.write(nb, inp)
-        os.environ["LIVRO_RESULTS"] = str(results)
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        backend = os.environ["KERAS_BACKEND"] = keras_backend(nb)
-        os.environ.update(training_environment(chapter, results_target.parent, force))
-        os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+        os.environ.update(kernel_environment(chapter, nb, results, results_target.parent, force))
+        backend = os.environ["KERAS_BACKEND"]
         print(f"[{chapter}] executing with PROFILE={profile}, Keras backend {backend} …", flush=True)
         start = time.time()
         try:
@@ -425,6 +417,14 @@ def _execute_locked(chapter, profile, source_path, nb_target, results_target, fa
     return 0
 
 
+def kernel_environment(chapter: str, nb, results: Path, results_dir: Path, force: bool) -> dict:
+    """What a chapter's kernel is given: its results file, its Keras backend, the training
+    cache's settings and this repository on the Python path."""
+    return {"LIVRO_RESULTS": str(results), "KERAS_BACKEND": keras_backend(nb),
+            **training_environment(chapter, results_dir, force),
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+
+
 def training_environment(chapter: str, results_dir: Path, force: bool) -> dict:
     """The kernel's settings for livro.treino: the chapter's cache folder, a run id that makes
     --force train everything again, and the thread count the frameworks compute with (the
@@ -454,9 +454,8 @@ def fill(chapter: str, profile: str = "full", out: Path | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix=f"livro-fill-{chapter}-"))
     nbformat.write(nb, work / "input.ipynb")
     results_dir = out or (book.RESULTS if profile == "full" else ROOT / "_build" / "smoke")
-    env = {**training_environment(chapter, results_dir, False), cache.FILL_ENV: os.environ.get(cache.FILL_ENV) or "1",
-           "LIVRO_RESULTS": str(work / "results.json"), "KERAS_BACKEND": keras_backend(nb),
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    env = {**kernel_environment(chapter, nb, work / "results.json", results_dir, False),
+           cache.FILL_ENV: os.environ.get(cache.FILL_ENV) or "1"}
     before = dict(os.environ)
     os.environ.update(env)
     print(f"[{chapter}] helper lane: training what no other process holds …", flush=True)
