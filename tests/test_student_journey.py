@@ -45,6 +45,7 @@ def test_execute_runs_without_sched_getaffinity(monkeypatch):
     monkeypatch.delattr(os, "sched_setaffinity", raising=False)
     ran = []
     monkeypatch.setattr(execute, "execute", lambda chapter, *a, **k: ran.append(chapter) or 0)
+    monkeypatch.setattr(execute, "data_problems", lambda chapters: {})  # about cores, not data
     monkeypatch.setattr(execute, "run_lanes", lambda *a: pytest.fail("lanes need sched_setaffinity"))
     assert execute.main(["modulo2", "modulo3", "--jobs", "2", "--profile", "smoke"]) == 0
     assert ran == ["modulo2", "modulo3"]
