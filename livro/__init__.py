@@ -18,6 +18,8 @@ chapters. This package only does bookkeeping:
 * ``treino(nome, funcao, *args)`` runs a training once: during ``make execute`` its result
   is stored under ``results/treinos/`` and loaded while nothing it depends on changes
   (see ``livro/cache.py``);
+* ``br(valor, fmt)`` and ``virgula(*axes)`` write numbers with a decimal comma in printed
+  outputs and on figure axes (see ``livro/figuras.py``);
 * ``livro.data`` loads datasets and weights (see that module).
 """
 from __future__ import annotations
@@ -241,3 +243,4 @@ def record_no_data(dataset: str, sentence: str) -> None:
 
 
 from livro.cache import treino  # noqa: E402  (the training cache; see livro/cache.py)
+from livro.figuras import br, virgula  # noqa: E402  (decimal comma in outputs and figures)

@@ -456,3 +456,21 @@ def test_presentation_tags_do_not_change_the_code_hash():
     assert book.code_hash(nb) == before
     cell.metadata["tags"].append("skip-execution")
     assert book.code_hash(nb) != before
+
+
+def test_decimal_comma_in_outputs_and_on_axes():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    assert livro.br(0.98219, ".4f") == "0,9822"
+    assert livro.br(12345.6, ",.1f") == "12.345,6"
+    fig, (linear, log) = plt.subplots(1, 2)
+    linear.plot([0, 1], [0.25, 0.75])
+    log.semilogy([1, 2], [0.01, 10])
+    livro.virgula()
+    fig.canvas.draw()
+    rotulos = [t.get_text() for t in linear.get_yticklabels() if t.get_text()]
+    assert rotulos and all("." not in r for r in rotulos) and any("," in r for r in rotulos), rotulos
+    assert type(log.yaxis.get_major_formatter()).__name__ != "Virgula"
+    plt.close(fig)
