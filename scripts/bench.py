@@ -406,6 +406,19 @@ def table(report: dict, backend_of: Callable[[str], str] = chapter_backend) -> s
     return "\n".join(lines)
 
 
+def floor_seconds(report: dict, backend_of: Callable[[str], str] = chapter_backend) -> dict[str, float]:
+    """Per chapter: the seconds its estimated full-profile workloads take at the measured peak
+    (the FLOP floor; the "no pico" column of the table), on the backend it runs with."""
+    floor: dict[str, float] = {}
+    for w in WORKLOADS:
+        r = next((x for x in report["rows"] if x["variant"] == backend_of(w.chapter) and x["workload"] == w.name),
+                 None) or next((x for x in report["rows"] if x["variant"] == "tensorflow" and x["workload"] == w.name),
+                               None)
+        if r is not None and r["full_estimate_s"] is not None:
+            floor[w.chapter] = floor.get(w.chapter, 0.0) + r["full_gflop"] / report["peak_gflops"]
+    return floor
+
+
 def lanes_makespan(seconds: list[float], lanes: int) -> float:
     """When the last of `lanes` lanes ends, each taking the next job (longest first) as it frees:
     the schedule of scripts/execute.py --jobs."""

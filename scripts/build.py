@@ -186,7 +186,7 @@ def provenance_page(student: bool = False) -> str:
                 lines.append(f"| {md(r.exercise)} | {md(r.label)} | {md(value_text(r.value))} "
                              f"| {md(value_text(r.documented))} | {md(expected)} | {md(row_verdict_text(r))} |")
             lines.append("")
-    return "\n".join(lines + history.section() + bench_section()) + "\n"
+    return "\n".join(lines + history.section() + bench_section() + forced_regeneration_section()) + "\n"
 
 
 def row_verdict_text(row: book.Row) -> str:
@@ -292,6 +292,38 @@ def bench_section() -> list[str]:
             "*backend* com que cada capítulo roda; as velocidades relativas comparam cada variante com o "
             "TensorFlow puro, na mesma execução.", "", bench.table(b), "",
             *[f"- {md(n)}" for n in b.get("notes", [])], ""]
+
+
+def forced_regeneration_section() -> list[str]:
+    """The last forced regeneration (`make execute FORCE=1`, results/regeneracao.json) against the
+    FLOP floor of `make bench` for the same chapters."""
+    path = ROOT / "results" / "regeneracao.json"
+    if not path.exists():
+        return []
+    import bench
+
+    r = json.loads(path.read_text())
+    lines = ["## Regeneração com `FORCE=1`", "",
+             f"Em {md(r['date'])}, num {md(r['cpu'])}, em {md(r['lanes'])} faixas de 1 núcleo: "
+             f"{md(round(r['makespan_s']))} s do primeiro início ao último fim; soma dos tempos das faixas dos "
+             f"capítulos {md(round(r['lane_seconds_sum']))} s; treinos executados somam "
+             f"{md(round(r['trainings_run_seconds_sum']))} s.", "",
+             "| capítulo | início (s) | duração (s) | treinos executados | treinos carregados |",
+             "| --- | --- | --- | --- | --- |"]
+    for chapter, c in r["chapters"].items():
+        lines.append(f"| {chapter} | {md(round(c['start_s']))} | {md(round(c['seconds']))} "
+                     f"| {md(len(c['trainings_run_s']))} | {md(len(c['trainings_loaded']))} |")
+    bench_path = ROOT / "results" / "bench.json"
+    if bench_path.exists():
+        floor = bench.floor_seconds(json.loads(bench_path.read_text()))
+        covered = [c for c in r["chapters"] if c in floor]
+        if covered:
+            at_peak = sum(floor[c] for c in covered)
+            lines += ["", f"Piso de FLOPs destes capítulos no pico medido por `make bench` (todos os "
+                      f"núcleos): {md(round(at_peak))} s; a regeneração levou "
+                      f"{md(round(r['makespan_s'] / at_peak, 2))}× o piso. O piso conta só as cargas que "
+                      "`make bench` mede (tabela acima)."]
+    return lines + [""]
 
 
 def editions_page() -> str:

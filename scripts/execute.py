@@ -569,6 +569,7 @@ def run_lanes(chapters: list[str], jobs: int, options: list[str]) -> int:
     helping: dict[int, str] = {}  # core -> the chapter whose trainings a helper lane runs
     helped: set[str] = set()
     status = 0
+    timings: dict[str, tuple[float, float, int]] = {}  # chapter -> (start offset, seconds, exit status)
     print(f"executing {len(queue)} chapters in {len(cores)} lanes (cores {cores}), in this order: {', '.join(queue)}",
           flush=True)
     started = time.time()
@@ -596,7 +597,8 @@ def run_lanes(chapters: list[str], jobs: int, options: list[str]) -> int:
                     if proc.poll() is not None:
                         if core in executing:
                             status = max(status, proc.returncode)
-                            chapter, _ = executing.pop(core)
+                            chapter, start = executing.pop(core)
+                            timings[chapter] = (start - started, time.time() - start, proc.returncode)
                             for other, helped_chapter in list(helping.items()):
                                 if helped_chapter == chapter:  # its trainings are all done by now
                                     running[other].terminate()
@@ -608,7 +610,37 @@ def run_lanes(chapters: list[str], jobs: int, options: list[str]) -> int:
               f"{len(queue)} not started.", flush=True)
         return STOPPED
     print(f"{len(chapters)} chapters in {len(cores)} lanes: {time.time() - started:.0f} s from first start to last end")
+    if "--force" in options and "--out" not in options and options[options.index("--profile") + 1] == "full":
+        record_regeneration(timings, started, time.time(), cores, "--force" in options)
     return status
+
+
+def record_regeneration(timings: dict, started: float, ended: float, cores: list[int], force: bool) -> dict:
+    """Write what the last multi-lane forced (FORCE=1) full execution took (results/regeneracao.json): its makespan,
+    each chapter's lane time, and the trainings it ran or loaded (from their cache entries). The
+    provenance page compares it with the FLOP floor of `make bench`."""
+    begin = dt.datetime.fromtimestamp(started, dt.timezone.utc)
+    chapters = {}
+    for chapter, (offset, seconds, returncode) in sorted(timings.items(), key=lambda kv: kv[1][0]):
+        ran, loaded = {}, []
+        for path in sorted(cache.folder(chapter, book.RESULTS).glob("*.json")):
+            p = json.loads(path.read_text()).get("provenance", {})
+            if dt.datetime.fromisoformat(p["date"]) >= begin:
+                ran[path.stem] = p["seconds"]
+            else:
+                loaded.append(path.stem)
+        chapters[chapter] = {"start_s": round(offset, 1), "seconds": round(seconds, 1), "exit_status": returncode,
+                             "trainings_run_s": ran, "trainings_loaded": loaded}
+    record = {
+        "date": begin.isoformat(timespec="seconds"), "force": force, "lanes": len(cores),
+        "cpu": f"{cache.cpu_name()} ({len(usable_cores())} cores)",
+        "makespan_s": round(ended - started, 1),
+        "lane_seconds_sum": round(sum(c["seconds"] for c in chapters.values()), 1),
+        "trainings_run_seconds_sum": round(sum(s for c in chapters.values() for s in c["trainings_run_s"].values()), 1),
+        "chapters": chapters,
+    }
+    (book.RESULTS / "regeneracao.json").write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n")
+    return record
 
 
 def main(argv=None) -> int:

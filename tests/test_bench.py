@@ -148,3 +148,32 @@ def test_regeneration_span_runs_from_the_first_start_to_the_last_end():
     assert build.regeneration_span(provs) == (12000.0, 7200.0)
     page = build.provenance_page()
     assert "## Regeneração do livro" in page and "Do primeiro início ao último fim" in page
+
+
+def test_the_floor_per_chapter_adds_up_to_the_tables_total():
+    import json
+
+    report = json.loads((bench.ROOT / "results" / "bench.json").read_text())
+    floor = bench.floor_seconds(report)
+    total = [line for line in bench.table(report).splitlines() if line.startswith("| **total** ")][0]
+    assert f"**{sum(floor.values()) / 60:.1f}**" in total
+
+
+def test_the_provenance_page_compares_a_forced_regeneration_with_the_floor(tmp_path, monkeypatch):
+    import json
+    import shutil
+
+    import build
+
+    (tmp_path / "results").mkdir()
+    shutil.copy(bench.ROOT / "results" / "bench.json", tmp_path / "results")
+    floor = bench.floor_seconds(json.loads((tmp_path / "results" / "bench.json").read_text()))
+    record = {"date": "2026-12-01T12:00:00+00:00", "force": True, "lanes": 2, "cpu": "AMD EPYC (2 cores)",
+              "makespan_s": 2 * floor["modulo3"], "lane_seconds_sum": 100.0, "trainings_run_seconds_sum": 90.0,
+              "chapters": {"modulo3": {"start_s": 0.0, "seconds": 100.0, "exit_status": 0,
+                                       "trainings_run_s": {"ex8": 90.0}, "trainings_loaded": []}}}
+    (tmp_path / "results" / "regeneracao.json").write_text(json.dumps(record))
+    monkeypatch.setattr(build, "ROOT", tmp_path)
+    text = "\n".join(build.forced_regeneration_section())
+    assert "| modulo3 | 0 | 100 | 1 | 0 |" in text
+    assert "levou 2\\.0× o piso" in text, text  # the page's decimal comma comes at build time

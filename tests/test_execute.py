@@ -48,3 +48,22 @@ def test_an_idle_lane_helps_with_the_trainings_of_a_running_chapter(tmp_path, mo
     assert len(lanes) == 2 and lanes[0]["argv"] == ["capitulo", "--profile", "smoke", "--out", str(tmp_path), "--force"]
     assert lanes[1]["argv"] == ["capitulo", "--fill", "--profile", "smoke", "--out", str(tmp_path)]
     assert len(lanes[0]["cores"]) == len(lanes[1]["cores"]) == 1 and lanes[0]["cores"] != lanes[1]["cores"]
+
+
+def test_a_forced_regeneration_records_its_makespan_and_which_trainings_ran(tmp_path, monkeypatch):
+    import json
+
+    monkeypatch.setattr(execute.book, "RESULTS", tmp_path)
+    folder = tmp_path / "treinos" / "capitulo"
+    folder.mkdir(parents=True)
+    started = execute.dt.datetime(2026, 12, 1, 12, 0, tzinfo=execute.dt.timezone.utc).timestamp()
+    (folder / "antigo.json").write_text(json.dumps({"provenance": {"date": "2026-11-30T10:00:00+00:00", "seconds": 50}}))
+    (folder / "novo.json").write_text(json.dumps({"provenance": {"date": "2026-12-01T12:20:00+00:00", "seconds": 1100.5}}))
+    record = execute.record_regeneration({"capitulo": (2.0, 1500.0, 0), "outro": (0.5, 40.0, 0)},
+                                         started, started + 1600, [0, 1], True)
+    assert record == json.loads((tmp_path / "regeneracao.json").read_text())
+    assert record["makespan_s"] == 1600.0 and record["lane_seconds_sum"] == 1540.0 and record["lanes"] == 2
+    assert list(record["chapters"]) == ["outro", "capitulo"]  # in the order they started
+    assert record["chapters"]["capitulo"]["trainings_run_s"] == {"novo": 1100.5}
+    assert record["chapters"]["capitulo"]["trainings_loaded"] == ["antigo"]
+    assert record["trainings_run_seconds_sum"] == 1100.5 and record["force"] is True
