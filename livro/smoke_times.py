@@ -8,7 +8,6 @@ wait, so it is not recorded.
 """
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import tempfile
@@ -40,6 +39,8 @@ def record(chapter: str, results: dict) -> str:
     if loaded:
         return (f"{len(loaded)} training(s) came from the cache, so the time is not a reader's; "
                 f"{FILE_NAME} not changed (--force trains again)")
+    import fcntl  # POSIX: a maintainer's execution (scripts/execute.py needs it too)
+
     target = path()
     directory = os.open(target.parent, os.O_RDONLY)
     try:
