@@ -15,6 +15,17 @@ import yaml
 
 from livro.integrity import BookError
 
+# The verdict of an answer check (livro.book.Row.verdict) in the reader's words, the one place
+# that names them: the provenance page (scripts/build.py) and the editions page
+# (scripts/editions.py) both write these.
+VERDICT_WORDS = {"inside": "dentro", "deviation": "desvio registrado", "outside": "fora da faixa",
+                 "no-data": "sem dados", "missing": "sem valor"}
+
+
+def verdict_text(verdict: str) -> str:
+    """A verdict as the reader reads it (an unknown one is shown as it is)."""
+    return VERDICT_WORDS.get(verdict, verdict)
+
 QUANTITY = {
     "type": "object",
     "properties": {

@@ -41,6 +41,7 @@ sys.path.insert(0, str(ROOT))
 
 from livro import book, integrity  # noqa: E402
 from livro import history  # noqa: E402
+from livro.answer_keys import verdict_text  # noqa: E402  (the verdicts in the reader's words)
 from livro.substitutions import substitutions  # noqa: E402
 
 MARKDOWN_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
@@ -204,10 +205,6 @@ def device_rows(prov: dict) -> list[str]:
             for name, found in devices.items()]
 
 
-VERDICTS = {"inside": "dentro", "deviation": "desvio registrado", "outside": "fora da faixa",
-            "no-data": "sem dados", "missing": "sem valor"}
-
-
 def value_text(value) -> str:
     """A recorded or documented value as the provenance page shows it (True → sim)."""
     if isinstance(value, bool):
@@ -227,11 +224,6 @@ def chapter_title(chapter: str) -> str:
     source = book.BOOK / f"{chapter}.md"
     titles = [line[2:].strip() for line in source.read_text().splitlines() if line.startswith("# ")]
     return titles[0] if titles else chapter
-
-
-def verdict_text(verdict: str) -> str:
-    """The verdict of an answer check (livro.book.Row.verdict) as the reader reads it."""
-    return VERDICTS.get(verdict, verdict)
 
 
 def interval(prov: dict) -> tuple[dt.datetime, dt.datetime]:

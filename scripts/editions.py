@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from livro import book  # noqa: E402
+from livro.answer_keys import verdict_text  # noqa: E402
 
 EDITIONS_FILE = ROOT / "edicoes.yml"
 FIELDS = ("name", "commit", "date", "notes")
@@ -36,11 +37,6 @@ class Edition:
     date: str
     notes: str
 
-
-
-# The verdicts in the reader's words (as scripts/build.py's provenance page writes them).
-VERDICT_WORDS = {"inside": "dentro", "deviation": "desvio registrado", "outside": "fora da faixa",
-                 "no-data": "sem dados", "missing": "sem valor"}
 
 def load(path: Path = EDITIONS_FILE) -> list[Edition]:
     """The editions of `path`, oldest first; a malformed entry is one clear error."""
@@ -120,8 +116,8 @@ def compare(old: Edition, new: Edition, before: dict, after: dict) -> list[str]:
         for key, (exercise, label, verdict) in new_ch["verdicts"].items():
             was = old_ch["verdicts"].get(key, ("", "", "—"))[2]
             if was != verdict:
-                verdicts.append(f"| {ch} | {exercise} | {label} | {VERDICT_WORDS.get(was, was)} "
-                                f"| {VERDICT_WORDS.get(verdict, verdict)} |")
+                verdicts.append(f"| {ch} | {exercise} | {label} | {verdict_text(was)} "
+                                f"| {verdict_text(verdict)} |")
         for key in sorted(set(old_ch["values"]) | set(new_ch["values"])):
             a, b = old_ch["values"].get(key), new_ch["values"].get(key)
             if a != b:

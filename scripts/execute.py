@@ -323,6 +323,7 @@ def execute(chapter: str, profile: str, out: Path | None, force: bool = True) ->
     if not source_path.exists():
         print(f"There is no chapter {chapter}: {source_path} does not exist.")
         return 2
+    maintainers_smoke = out is None and profile == "smoke"  # its time goes to results/tempos_smoke.json
     if out is None and profile == "full":
         nb_target, results_target = book.EXECUTED / f"{chapter}.ipynb", book.RESULTS / f"{chapter}.json"
         build_dir = book.EXECUTED.parent / "_build"
@@ -333,8 +334,13 @@ def execute(chapter: str, profile: str, out: Path | None, force: bool = True) ->
         locks, failed = out / ".locks", out / "failed"
     try:
         with stop_on_signals(), chapter_lock(chapter, locks):
-            return _execute_locked(chapter, profile, source_path, nb_target, results_target, failed,
-                                   full=out is None and profile == "full", force=force)
+            status = _execute_locked(chapter, profile, source_path, nb_target, results_target, failed,
+                                     full=out is None and profile == "full", force=force)
+            if status == 0 and maintainers_smoke:
+                from livro import smoke_times
+
+                print(f"[{chapter}] " + smoke_times.record(chapter, json.loads(results_target.read_text())), flush=True)
+            return status
     except Locked as error:
         print(error)
         return 3

@@ -79,14 +79,19 @@ def run_times(chapter: str, smoke_dir: Path | None = None) -> dict[str, dict]:
     """The measured wall time of the chapter per profile: ``{"full": {...}, "smoke": {...}}``.
 
     ``full`` comes from ``results/<chapter>.json`` (the committed execution's provenance);
-    ``smoke`` from the same file's ``smoke_provenance`` when it has one, else from a smoke
-    execution's results file (``make execute PROFILE=smoke`` writes
-    ``_build/smoke/<chapter>.json``). A profile never measured is absent.
+    ``smoke`` from the same file's ``smoke_provenance`` when it has one, else from the
+    committed ``results/tempos_smoke.json`` (livro.smoke_times: a maintainer's
+    ``make execute PROFILE=smoke`` records it), else from a smoke execution's results file
+    in ``_build/smoke/`` (``smoke_dir``). A profile never measured is absent.
     """
+    from livro import smoke_times
+
     committed = book.read_results(chapter) or {}
     smoke_file = (smoke_dir or ROOT / "_build" / "smoke") / f"{chapter}.json"
+    recorded = smoke_times.read().get(chapter)
     candidates = [("full", committed.get("provenance", {})),
                   (SHORT_PROFILE, committed.get("smoke_provenance")
+                   or ({**recorded, "profile": SHORT_PROFILE} if recorded else None)
                    or (json.loads(smoke_file.read_text()).get("provenance", {}) if smoke_file.is_file() else {}))]
     times = {}
     for profile, prov in candidates:

