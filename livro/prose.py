@@ -73,6 +73,11 @@ ALLOWED: dict[str, dict[str, str]] = {
         2; 4; 128: blocos residuais das redes e unidades do segundo bloco do enunciado
         1 024; 500: imagens de treino e de teste do perfil smoke
     """),
+    "controle_trabalho2": _allow("""
+        2: o nome do capítulo de que o apêndice é o controle (Trabalho 2)
+        20: exemplos do exemplo em miniatura da ordem dos lotes
+        0,0001; 256: taxa do Adam na rede base e lote do enunciado do Trabalho 2
+    """),
     "estudo_de_caso": _allow("""
         1; 3; 4; 5; 8; 10: treinos da história, camadas, paciências e épocas dos callbacks do relatório
         25: passos por chamada (steps_per_execution)
