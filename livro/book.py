@@ -12,6 +12,8 @@
 """
 from __future__ import annotations
 
+import datetime as dt
+
 import ast
 import hashlib
 import json
@@ -127,6 +129,24 @@ def answers_file(name: str):
         return resources.files("livro.answers") / name
     except ModuleNotFoundError:  # a clone: livro/ has no answers/ inside it
         return ANSWERS / name
+
+
+def reader_seconds(results: dict) -> float | None:
+    """How long the chapter's recorded full execution would take if every training ran in it,
+    one after the other (what a reader running the notebook waits): the execution's wall time,
+    minus what its ``livro.treino`` calls took there, plus each training's own seconds. An
+    execution that did not record its calls' time (before ``call_seconds``) counts the trainings
+    it loaded from an earlier execution; one trained by a helper lane meanwhile is then missed."""
+    prov = results.get("provenance") or {}
+    wall = prov.get("wall_seconds")
+    if wall is None:
+        return None
+    used = (results.get("treinos") or {}).values()
+    if all("call_seconds" in u for u in used):
+        return wall - sum(u["call_seconds"] for u in used) + sum(u["seconds"] for u in used)
+    start = dt.datetime.fromisoformat(prov["date"]) - dt.timedelta(seconds=wall)
+    return wall + sum(u["seconds"] for u in used
+                      if u.get("loaded") and dt.datetime.fromisoformat(u["trained"]) < start)
 
 
 def read_spec(chapter: str) -> dict:

@@ -459,6 +459,9 @@ def treino(nome: str, funcao, *args, **kwargs):
         "loaded": loaded is not None,
         "trained": entry["provenance"]["date"],
         "seconds": entry["provenance"]["seconds"],
+        # how long this call took here (training, waiting for another lane, or loading): with
+        # "seconds", it gives how long the chapter takes when every training runs (book.reader_seconds)
+        "call_seconds": round(time.perf_counter() - started, 1),
     })
     return value
 

@@ -129,9 +129,10 @@ def intro_substitutions() -> dict:
         cores = prov.get("cores_used")
         where = f" ({cores} núcleo)" if cores == 1 else ""
         rows.append(f"| {{doc}}`{chapter}` | {', '.join(data) or 'nenhum'} | "
-                    f"{duration_text(prov['wall_seconds'])}{where} |")
+                    f"{duration_text(book.reader_seconds(results))}{where} |")
     note = (f"Tempos medidos na última execução completa de cada capítulo ({', '.join(sorted(cpus))}, "
-            "sem GPU), lidos da página de proveniência.") if cpus else ""
+            "sem GPU), lidos da página de proveniência; um treino que essa execução carregou do cache "
+            "de treinos conta com o tempo que levou quando rodou.") if cpus else ""
     return {"capitulos": "\n".join(rows) + ("\n\n" + note if note else "")}
 
 
@@ -172,6 +173,8 @@ def provenance_page(student: bool = False) -> str:
             f"| backend Keras | {md(prov.get('backend'))} |",
             f"| versões | {libs} |",
             f"| tempo total | {md(prov.get('wall_seconds'))} s |",
+            f"| com todos os treinos rodando | {md(round(book.reader_seconds(results) or 0))} s (os treinos carregados do "
+            "cache contam com o tempo de quando rodaram) |",
             f"| células mais lentas | {slow_text} |",
             f"| hash do código | `{re.sub('[^0-9a-f]', '', str(prov.get('code_sha256', '')))[:12]}` |",
             "",

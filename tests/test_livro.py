@@ -474,3 +474,16 @@ def test_decimal_comma_in_outputs_and_on_axes():
     assert rotulos and all("." not in r for r in rotulos) and any("," in r for r in rotulos), rotulos
     assert type(log.yaxis.get_major_formatter()).__name__ != "Virgula"
     plt.close(fig)
+
+
+def test_reader_seconds_count_every_training_as_if_it_ran():
+    """A chapter that loaded its trainings took seconds; the reader's run takes their time too."""
+    prov = {"date": "2026-12-01T12:00:00+00:00", "wall_seconds": 100.0}
+    recorded = {"provenance": prov, "treinos": {
+        "a": {"loaded": True, "trained": "2026-12-01T11:00:00+00:00", "seconds": 900.0, "call_seconds": 1.0},
+        "b": {"loaded": False, "trained": "2026-12-01T11:59:00+00:00", "seconds": 60.0, "call_seconds": 61.0}}}
+    assert book.reader_seconds(recorded) == 100.0 - 62.0 + 960.0
+    for used in recorded["treinos"].values():  # an execution from before call_seconds was recorded
+        del used["call_seconds"]
+    assert book.reader_seconds(recorded) == 100.0 + 900.0  # the earlier run's training is added
+    assert book.reader_seconds({"provenance": {}}) is None
