@@ -122,17 +122,18 @@ def intro_substitutions() -> dict:
         if not results or prov.get("profile") != "full":
             rows.append(f"| {{doc}}`{chapter}` | — | ainda não executado |")
             continue
-        cpus.add(prov.get("gpu") or cpu_text(prov))
+        cpus.add(prov.get("gpu") or str(prov.get("cpu")).replace(" cores)", " núcleos)").replace(" (", " de ").rstrip(")"))
         data = [DATA_NAMES.get(name, name) for name in results.get("data", {})]
         data += [f"{DATA_NAMES.get(name + '.npz', name)} (ausente: os treinos que a usam não rodaram)"
                  for name in results.get("no_data", {})]
         cores = prov.get("cores_used")
-        where = f" ({cores} núcleo)" if cores == 1 else ""
+        where = "" if cores == 1 else f" ({cores} núcleos)"
         rows.append(f"| {{doc}}`{chapter}` | {', '.join(data) or 'nenhum'} | "
                     f"{duration_text(book.reader_seconds(results))}{where} |")
-    note = (f"Tempos medidos na última execução completa de cada capítulo ({', '.join(sorted(cpus))}, "
-            "sem GPU), lidos da página de proveniência; um treino que essa execução carregou do cache "
-            "de treinos conta com o tempo que levou quando rodou.") if cpus else ""
+    note = (f"Tempos medidos na última execução completa de cada capítulo, num núcleo de uma CPU "
+            f"{' ou '.join(sorted(cpus))}, sem GPU (página de proveniência). Um treino que essa execução "
+            "aproveitou de uma execução anterior, sem refazê-lo, conta com o tempo que levou quando "
+            "rodou.") if cpus else ""
     return {"capitulos": "\n".join(rows) + ("\n\n" + note if note else "")}
 
 

@@ -82,3 +82,19 @@ def test_substitutions_are_filled(built, chapter):
     missing = sorted(n for n in names
                      if " ".join(decimal_comma(phrases[n]).split()) not in " ".join(text.split()))
     assert not missing, f"_build/html/book/{chapter}.html lacks the phrases of {missing}"
+
+
+def test_the_intro_lists_every_chapter_with_the_time_a_reader_waits():
+    """The intro's table names every chapter of the table of contents, and a chapter that loaded
+    its trainings shows the time they took when they ran, not the seconds its loading took."""
+    from conftest import load_script
+
+    build_script = load_script("build")
+    table = build_script.intro_substitutions()["capitulos"]
+    for chapter in book.chapters():
+        assert f"{{doc}}`{chapter}`" in table, f"the intro's table leaves out {chapter}"
+    results = book.read_results("estudo_de_caso")
+    if results and any(u.get("loaded") for u in results.get("treinos", {}).values()):
+        row = next(line for line in table.splitlines() if "`estudo_de_caso`" in line)
+        assert build_script.duration_text(book.reader_seconds(results)) in row
+        assert book.reader_seconds(results) > 10 * results["provenance"]["wall_seconds"]
