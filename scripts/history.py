@@ -4,8 +4,9 @@
     python scripts/history.py --check  # exit 1 if the file is not what git history gives
 
 Reads each version of results/<chapter>.json in the git history (``git log``/``git show``),
-keeps one entry per execution (its provenance date) and, from it, the values of the
-answer-key quantities that are not marked ``deterministic``. Trains nothing.
+keeps one entry per execution (its provenance date; executions that only loaded the same
+stored trainings count once, under the latest) and, from it, the values of the answer-key
+quantities that are not marked ``deterministic``. Trains nothing.
 """
 from __future__ import annotations
 
@@ -36,12 +37,22 @@ def executions(chapter: str) -> list[dict]:
                 for commit in reversed(git("log", "--format=%H", "--", path).split())]
     if (ROOT / path).exists():
         versions.append(json.loads((ROOT / path).read_text()))  # the working tree's, if newer
-    found: dict[str, dict] = {}
+    return entries(versions, keys)
+
+
+def entries(versions: list[dict], keys: list[str]) -> list[dict]:
+    """The history entries of a chapter's results files (oldest first), one per measurement."""
+    found: dict[object, dict] = {}
     for results in versions:
         prov = results.get("provenance", {})
         if prov.get("profile") != "full" or "date" not in prov:
             continue
-        found[prov["date"]] = {  # a later commit of the same execution (re-stamped) replaces it
+        # One entry per measurement: a later commit of the same execution (re-stamped) replaces
+        # it, and so does a later execution that only loaded the same stored trainings
+        # (livro.treino) instead of running them again — it re-reads, it does not measure.
+        used = results.get("treinos") or {}
+        same = tuple(sorted((name, u.get("trained")) for name, u in used.items())) if used else prov["date"]
+        found[same] = {
             "date": prov["date"],
             "code_sha256": prov.get("code_sha256", "")[:12],
             "backend": prov.get("backend"),

@@ -131,3 +131,22 @@ def test_history_table_on_the_provenance_page(monkeypatch):
     rows = [line for line in history.section() if line.startswith("| ch |")]
     assert rows == ["| ch | `acc` | 3 | de 0.5000 a 0.6000 | 0.03 |",
                     "| ch | `best` | 2 | variou entre 2 resultados | — |"]
+
+
+def test_an_execution_that_only_loaded_its_trainings_is_not_a_new_measurement():
+    from conftest import load_script
+
+    history_script = load_script("history")
+
+    def version(date, acc, treinos):
+        return {"provenance": {"profile": "full", "date": date, "code_sha256": "abc", "backend": "tensorflow"},
+                "values": {"acc": acc}, "treinos": treinos}
+
+    trained = {"t": {"loaded": False, "trained": "2026-12-01T10:00:00+00:00"}}
+    reloaded = {"t": {"loaded": True, "trained": "2026-12-01T10:00:00+00:00"}}
+    retrained = {"t": {"loaded": False, "trained": "2026-12-02T10:00:00+00:00"}}
+    found = history_script.entries([version("2026-12-01T10:00:05+00:00", 0.5, trained),
+                                    version("2026-12-01T11:00:00+00:00", 0.5, reloaded),
+                                    version("2026-12-02T10:00:05+00:00", 0.6, retrained)], ["acc"])
+    assert [e["date"] for e in found] == ["2026-12-01T11:00:00+00:00", "2026-12-02T10:00:05+00:00"]
+    assert [e["values"]["acc"] for e in found] == [0.5, 0.6]
