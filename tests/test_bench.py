@@ -177,3 +177,7 @@ def test_the_provenance_page_compares_a_forced_regeneration_with_the_floor(tmp_p
     text = "\n".join(build.forced_regeneration_section())
     assert "| modulo3 | 0 | 100 | 1 | 0 |" in text
     assert "levou 2\\.0× o piso" in text, text  # the page's decimal comma comes at build time
+    record["chapters"]["apendice"] = record["chapters"]["modulo3"]  # a chapter bench does not measure
+    (tmp_path / "results" / "regeneracao.json").write_text(json.dumps(record))
+    text = "\n".join(build.forced_regeneration_section())
+    assert "× o piso" not in text and "ainda não mede as cargas de apendice" in text, text
