@@ -44,7 +44,7 @@ def test_make_check_passes_on_the_committed_book():
 
 def test_gate_names_each_problem_in_one_sentence(copy, capsys):
     edit(copy / "book" / "modulo2.md", "```{code-cell} ipython3\n", "```{code-cell} ipython3\n# mudança\n")
-    edit(copy / "executed" / "modulo3.ipynb", "probabilidade: 1.25e-05", "probabilidade: 9.99e-05")
+    edit(copy / "executed" / "modulo3.ipynb", "probabilidade: 1,25e-05", "probabilidade: 9,99e-05")
     devs = yaml.safe_load((copy / "answers" / "deviations.yml").read_text())
     devs.pop("modulo4.ex9_train_acc")  # an out-of-range value no longer registered
     (copy / "answers" / "deviations.yml").write_text(yaml.safe_dump(devs, allow_unicode=True))
@@ -61,7 +61,7 @@ def test_gate_names_each_problem_in_one_sentence(copy, capsys):
 
 
 def test_strict_build_refuses_before_building(copy, monkeypatch, capsys):
-    edit(copy / "executed" / "modulo3.ipynb", "probabilidade: 1.25e-05", "probabilidade: 9.99e-05")
+    edit(copy / "executed" / "modulo3.ipynb", "probabilidade: 1,25e-05", "probabilidade: 9,99e-05")
     build = load_build()
     monkeypatch.setattr(build, "build", lambda *a, **k: pytest.fail("--strict built a book with a problem"))
     assert build.main(["--strict", "--edition", "both"]) == 1
@@ -70,7 +70,7 @@ def test_strict_build_refuses_before_building(copy, monkeypatch, capsys):
 
 def test_local_build_prints_the_problems_last(copy, monkeypatch, capsys):
     """`make book` builds for local reading; before, its warning was the second line of a long log."""
-    edit(copy / "executed" / "modulo3.ipynb", "probabilidade: 1.25e-05", "probabilidade: 9.99e-05")
+    edit(copy / "executed" / "modulo3.ipynb", "probabilidade: 1,25e-05", "probabilidade: 9,99e-05")
     build = load_build()
     monkeypatch.setattr(build, "build", lambda *a, **k: print("… the long log of jupyter-book …") or 0)
     assert build.main([]) == 0
