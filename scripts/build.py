@@ -122,7 +122,7 @@ def intro_substitutions() -> dict:
         if not results or prov.get("profile") != "full":
             rows.append(f"| {{doc}}`{chapter}` | — | ainda não executado |")
             continue
-        cpus.add(prov.get("gpu") or str(prov.get("cpu")).replace(" cores)", " núcleos)").replace(" (", " de ").rstrip(")"))
+        cpus.add(prov.get("gpu") or cpu_text(prov).replace(" (", " de ").rstrip(")"))  # "AMD EPYC de 2 núcleos"
         data = [DATA_NAMES.get(name, name) for name in results.get("data", {})]
         data += [f"{DATA_NAMES.get(name + '.npz', name)} (ausente: os treinos que a usam não rodaram)"
                  for name in results.get("no_data", {})]
