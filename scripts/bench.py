@@ -19,7 +19,10 @@ full profile's estimated time in those two lanes. The table is printed and writt
 results/bench.json, which the provenance page shows.
 
 The model builders mirror the chapters' code (section named in each workload); they exist
-only to be timed. A chapter's own code is what the book runs.
+only to be timed. A chapter's own code is what the book runs. Each workload lists the
+chapter's trainings it stands for (the names given to `livro.treino`), with the images each
+pushes through the model in the full profile; tests/test_bench.py checks that every training
+of the book is listed, so the FLOP floor (`floor_seconds`) covers the whole book.
 """
 from __future__ import annotations
 
@@ -30,9 +33,9 @@ import os
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from math import prod
+from math import log2, prod
 from pathlib import Path
 from typing import Callable
 
@@ -55,10 +58,15 @@ class Workload:
     logits: bool = False  # the model ends in logits and the loss applies the softmax
     train: bool = True  # False: forward pass only (feature extraction)
     # Images the chapter's full profile pushes through this model: trained (forward and
-    # backward) and forward only (validation, evaluate, predict). 0: not estimated (the
-    # small dense networks, whose time goes to per-step overhead, not to arithmetic).
+    # backward) and forward only (validation, evaluate, predict). 0: not estimated. Given by
+    # `trainings` when it is set (their sums).
     full_train: int = 0
     full_forward: int = 0
+    # The chapter's trainings this model accounts for, by the name each gets in
+    # `livro.treino("name", ...)` ("{s}" stands for a part the chapter fills in a loop), each
+    # with its (trained, forward-only) images; tests/test_bench.py checks that every
+    # `livro.treino` of the book is here.
+    trainings: dict[str, tuple[int, int]] = field(default_factory=dict)
     # The chapter's recorded parameter count of this model ("chapter/key" in results/), which
     # tests/test_bench.py compares with the builder below, so the two cannot drift apart.
     params_key: str = ""
@@ -66,6 +74,32 @@ class Workload:
     # the TensorFlow variants time that pipeline, the others fit on the arrays.
     shuffled: bool = False
     steps_per_execution: int = 1  # as the chapter compiles the model
+
+    def __post_init__(self):
+        if self.trainings:
+            self.full_train = sum(t for t, _ in self.trainings.values())
+            self.full_forward = sum(f for _, f in self.trainings.values())
+
+
+def fit_images(train: int, epochs: int, validation: int = 0, evaluated: int = 0) -> tuple[int, int]:
+    """(trained, forward-only) images of one training: `train` images for `epochs` epochs, the
+    `validation` images once per epoch, then `evaluated` images through evaluate or predict."""
+    return train * epochs, validation * epochs + evaluated
+
+
+def times(n: int, images: tuple[int, int]) -> tuple[int, int]:
+    """The images of `n` trainings alike (seeds, architectures of the same size)."""
+    return n * images[0], n * images[1]
+
+
+def epochs_run(chapter: str, name: str, planned: int) -> int:
+    """The epochs a training with early stopping actually ran: the length of the history in its
+    committed cache entry (results/treinos/<chapter>/<name>.json); `planned` where there is none."""
+    try:
+        entry = json.loads((ROOT / "results" / "treinos" / chapter / f"{name}.json").read_text())
+        return len(entry["value"]["historico"]["loss"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return planned
 
 
 def _dense_stack(keras, entrada, camadas):
@@ -155,9 +189,13 @@ def t2_residual(keras, units, dropout=0.0):  # trabalho2, Exercícios 3 e 7
     return keras.Model(entradas, L.Dense(10)(x))  # logits, as in the chapter
 
 
-def ec_rede(keras, filtros, dropouts, normalizacao):  # estudo_de_caso, treinos 1 e 10
+def ec_rede(keras, filtros, dropouts, normalizacao, l2=None, dropout_topo=0.0):  # estudo_de_caso
+    """The case study's networks: per block a 3×3 convolution (L2 `l2` if given), batch
+    normalisation if `normalizacao`, 2×2 max-pooling and dropout; then a dense 512 (the same L2),
+    its normalisation, dropout `dropout_topo`, softmax. The L2 factors and the dropout rates
+    change no arithmetic; they are kept so that the timing matches the chapter's."""
     L = keras.layers
-    reg = keras.regularizers.l2(0.001) if normalizacao else None
+    reg = keras.regularizers.l2(l2) if l2 else None
     camadas = [keras.Input(shape=(32, 32, 3))]
     for f, d in zip(filtros, dropouts):
         camadas.append(L.Conv2D(f, 3, padding="same", activation="relu", kernel_regularizer=reg))
@@ -168,45 +206,109 @@ def ec_rede(keras, filtros, dropouts, normalizacao):  # estudo_de_caso, treinos 
             camadas.append(L.Dropout(d))
     camadas += [L.Flatten(), L.Dense(512, activation="relu", kernel_regularizer=reg)]
     if normalizacao:
-        camadas += [L.BatchNormalization(), L.Dropout(0.5)]
+        camadas.append(L.BatchNormalization())
+    if dropout_topo:
+        camadas.append(L.Dropout(dropout_topo))
     camadas.append(L.Dense(10, activation="softmax"))
     return keras.Sequential(camadas)
 
 
+# Image counts of the full profile, from each chapter's settings (cell named in the comment).
+BOSTON_TRAIN, BOSTON_TEST = 404, 102  # modulo3 and modulo4 load the same split
+M3_EX8_EPOCHS = sum(int(log2(512 * lote)) for lote in (2, 4, 8, 16, 32, 64, 128, 256))  # epocas_8, LOTES_8
+M3_SEEDS = 9  # SEMENTES_ROBUSTEZ = range(1, 11) less the course's pair (1, 2), trained as ex7_A/ex7_B/ex8
+# modulo4: N_TREINO, N_VAL = 15 000, 5 000, EPOCAS_CIFAR = 5; treinar_ex8 validates every epoch and
+# then evaluates the training and validation images
+M4_CIFAR = fit_images(15_000, 5, validation=5_000, evaluated=20_000)
+# trabalho2 and its appendix controle_trabalho2: 50 000 images x 100 epochs, validation on the
+# 10 000 test images every epoch, then evaluate on both
+T2 = fit_images(50_000, 100, validation=10_000, evaluated=60_000)
+
+
+def ec(name: str, train: int, planned: int) -> tuple[int, int]:
+    """A case-study training (treino_da_equipe): `train` images for the epochs it ran, validation on
+    N_VAL = 10 000 every epoch, then evaluate on its training images, on the validation and on
+    the test images, and predict the test images (N_TESTE = 10 000)."""
+    return fit_images(train, epochs_run("estudo_de_caso", name, planned), validation=10_000,
+                      evaluated=train + 10_000 + 2 * 10_000)
+
+
 WORKLOADS = [
+    # modulo3 Ex. 7 (treina_7: EPOCAS_7 = 50, validation on the test set every epoch) and Ex. 8
+    # (experimento_8: one network per batch size, epocas_8(lote) epochs, then evaluate on the test
+    # set; timed here at batch 32, so the estimate is low for the smallest batches), once with the
+    # course's seeds and again with each other pair of SEMENTES_ROBUSTEZ
     Workload("modulo3", "Ex. 7–8: rede densa 16-8-1 (Boston), lote 32", lambda k: _dense_stack(k, 13, [16, 8]), 32, loss="mse",
-             shuffled=True),
-    # modulo3 Ex. 10: 800 images x 100 epochs; then evaluate on those 800 and the 10 000 test images
+             shuffled=True, trainings={
+                 "ex7_A": fit_images(BOSTON_TRAIN, 50, validation=BOSTON_TEST),
+                 "ex7_B": fit_images(BOSTON_TRAIN, 50, validation=BOSTON_TEST),
+                 "ex8": fit_images(BOSTON_TRAIN, M3_EX8_EPOCHS, evaluated=8 * BOSTON_TEST),
+                 "ex7_A_s{s}": times(M3_SEEDS, fit_images(BOSTON_TRAIN, 50, validation=BOSTON_TEST)),
+                 "ex7_B_s{s}": times(M3_SEEDS, fit_images(BOSTON_TRAIN, 50, validation=BOSTON_TEST)),
+                 "ex8_s{s}": times(M3_SEEDS, fit_images(BOSTON_TRAIN, M3_EX8_EPOCHS, evaluated=8 * BOSTON_TEST)),
+             }),
+    # modulo3 Ex. 10 (treina_10): N_TREINO_10 = 800 images x EPOCAS_10 = 100; then evaluate on
+    # those 800 and on the 10 000 test images
     Workload("modulo3", "Ex. 10: Inception (Fashion-MNIST), lote 64", m3_inception, 64, optimizer="sgd",
-             full_train=80_000, full_forward=10_800, params_key="modulo3/ex10_param_inception", shuffled=True),
+             params_key="modulo3/ex10_param_inception", shuffled=True,
+             trainings={"ex10_inception": fit_images(800, 100, evaluated=10_800)}),
     Workload("modulo3", "Ex. 10: ResNet (Fashion-MNIST), lote 64", m3_resnet, 64, optimizer="sgd",
-             full_train=80_000, full_forward=10_800, params_key="modulo3/ex10_param_resnet", shuffled=True),
+             params_key="modulo3/ex10_param_resnet", shuffled=True,
+             trainings={"ex10_resnet": fit_images(800, 100, evaluated=10_800)}),
+    # modulo4 Ex. 6 (treinos_boston): the three architectures A, B, C (12 dense layers of 6, with
+    # or without normalisation and dropout) x SEMENTES = 10 seeds x EPOCAS_BOSTON = 50 epochs,
+    # validation on the test set every epoch
     Workload("modulo4", "Ex. 6–7: 12 camadas densas de 6 (Boston), lote 32", lambda k: _dense_stack(k, 13, [6] * 12), 32, loss="mse",
-             shuffled=True),
-    # modulo4 Ex. 8 and 10: 15 000 images x 5 epochs, 5 000 validation images x 5 epochs,
-    # then evaluate on the 15 000 + 5 000; Ex. 9: features of the 20 000 images, once
-    Workload("modulo4", "Ex. 8: CNN residual 128×128 com aumento, lote 64", m4_cnn_residual, 64,
-             full_train=75_000, full_forward=45_000, params_key="modulo4/ex8_params"),
+             shuffled=True, trainings={"ex6_boston": times(3 * 10, fit_images(BOSTON_TRAIN, 50, validation=BOSTON_TEST))}),
+    # modulo4 Ex. 8 and its two controls (contrast per batch, another crop of CIFAR-10): the same
+    # network and image counts
+    Workload("modulo4", "Ex. 8 e seus dois controles: CNN residual 128×128 com aumento, lote 64", m4_cnn_residual, 64,
+             params_key="modulo4/ex8_params",
+             trainings={"ex8": M4_CIFAR, "ex8_contraste_por_lote": M4_CIFAR, "ex8_outro_recorte": M4_CIFAR}),
+    # modulo4 Ex. 9: features of the 20 000 images, once, and of a sample of 256
     Workload("modulo4", "Ex. 9: MobileNetV2 congelada, extração 128×128, lote 64", lambda k: _mobilenet(k, False), 64,
-             train=False, full_forward=20_256, params_key="modulo4/ex9_nontrainable_params"),
+             train=False, params_key="modulo4/ex9_nontrainable_params", trainings={"ex9": (0, 20_256)}),
     Workload("modulo4", "Ex. 10: MobileNetV2 ajustada por inteiro 128×128, lote 64", lambda k: _mobilenet(k, True), 64,
-             full_train=75_000, full_forward=45_000, params_key="modulo4/ex10_total_params"),
-    # trabalho2: 50 000 images x 100 epochs, validation on the 10 000 test images every epoch,
-    # then evaluate on both; Ex. 7 trains three networks of the same size (plain, dropout, L2)
+             params_key="modulo4/ex10_total_params", trainings={"ex10": M4_CIFAR}),
+    # trabalho2 Ex. 5 (train_base) and Ex. 7 (deep_run: three networks of the same size, plain,
+    # dropout and L2)
     Workload("trabalho2", "Ex. 5: rede residual densa 256-128, lote 256", lambda k: t2_residual(k, (256, 128)), 256,
-             full_train=5_000_000, full_forward=1_060_000, logits=True, params_key="trabalho2/ex3_params"),
+             logits=True, params_key="trabalho2/ex3_params", trainings={"ex5": T2}),
     Workload("trabalho2", "Ex. 7: três redes residuais densas 512-512-256-128, lote 256",
-             lambda k: t2_residual(k, (512, 512, 256, 128)), 256, full_train=15_000_000, full_forward=3_180_000,
-             logits=True, params_key="trabalho2/ex7_v1_params"),
-    # estudo_de_caso (MIDDLE = False): treino 1, 10 000 images x 50 epochs; treino 10, 40 000 x up
-    # to 100 epochs; validation on 10 000 every epoch, then evaluate train, validation (and test)
+             lambda k: t2_residual(k, (512, 512, 256, 128)), 256, logits=True, params_key="trabalho2/ex7_v1_params",
+             trainings={"v1": T2, "v2": T2, "v3": T2}),
+    # controle_trabalho2 (on TensorFlow): Trabalho 2's networks again, the same counts (T2); its
+    # rows are measured anew because the appendix runs on another backend than trabalho2
+    Workload("controle_trabalho2", "Controle: rede residual densa 256-128 (ordem fixa e nova), lote 256",
+             lambda k: t2_residual(k, (256, 128)), 256, logits=True, params_key="trabalho2/ex3_params", shuffled=True,
+             trainings={"base_fixa": T2, "base_nova": T2}),
+    Workload("controle_trabalho2", "Controle: redes residuais densas 512-512-256-128 (sem e com L2), lote 256",
+             lambda k: t2_residual(k, (512, 512, 256, 128)), 256, logits=True, params_key="trabalho2/ex7_v1_params",
+             shuffled=True, trainings={"maior_nova": T2, "l2_nova": T2}),
+    # estudo_de_caso (treino_da_equipe, EPOCAS): the subfolder N_PASTA = 10 000 (treinos 1, 4, 5, 5
+    # com 512 filtros, bn) or N_TREINO = 40 000 images (treinos 8 e 10); the epochs with early
+    # stopping (treinos 4, 5, 5_512, 10) are those the committed cache entry ran (ec, epochs_run)
     Workload("estudo_de_caso", "Treino 1: CNN 32-64-128-128, lote 32",
              lambda k: ec_rede(k, (32, 64, 128, 128), (0, 0, 0, 0), False), 32,
-             full_train=500_000, full_forward=520_000, params_key="estudo_de_caso/treino1_parametros",
-             shuffled=True, steps_per_execution=25),
-    Workload("estudo_de_caso", "Treino 10: CNN 4 blocos + BN + dropout + L2, lote 32 (até 100 épocas)",
-             lambda k: ec_rede(k, (32, 64, 128, 256), (0.3, 0.4, 0.4, 0.4), True), 32,
-             full_train=4_000_000, full_forward=1_060_000, shuffled=True, steps_per_execution=25),
+             params_key="estudo_de_caso/treino1_parametros", shuffled=True, steps_per_execution=25,
+             trainings={"treino1": ec("treino1", 10_000, 50)}),
+    # treinos 4 e 5: the same layers (dropout 0,25 and L2 0,001 in treino 4, dropout 0,4–0,5 and
+    # L2 0,01 in treino 5), so the same arithmetic; timed with treino 5's rates
+    Workload("estudo_de_caso", "Treinos 4 e 5: CNN 3 blocos + BN + dropout + L2, lote 32",
+             lambda k: ec_rede(k, (32, 64, 128), (0.4, 0.5, 0.5), True, l2=0.01, dropout_topo=0.5), 32,
+             params_key="estudo_de_caso/treino5_parametros", shuffled=True, steps_per_execution=25,
+             trainings={"treino4": ec("treino4", 10_000, 50), "treino5": ec("treino5", 10_000, 50)}),
+    Workload("estudo_de_caso", "Treino 5 com 512 filtros: CNN 32-64-512 + BN + dropout + L2, lote 32",
+             lambda k: ec_rede(k, (32, 64, 512), (0.4, 0.5, 0.5), True, l2=0.01, dropout_topo=0.5), 32,
+             params_key="estudo_de_caso/treino5_512_parametros", shuffled=True, steps_per_execution=25,
+             trainings={"treino5_512": ec("treino5_512", 10_000, 50)}),
+    Workload("estudo_de_caso", "Treinos 8 e 10: CNN 4 blocos + BN + dropout + L2, lote 32",
+             lambda k: ec_rede(k, (32, 64, 128, 256), (0.3, 0.4, 0.4, 0.4), True, l2=0.001, dropout_topo=0.5), 32,
+             shuffled=True, steps_per_execution=25,
+             trainings={"treino8": ec("treino8", 40_000, 70), "treino10": ec("treino10", 40_000, 100)}),
+    Workload("estudo_de_caso", "Experimento extra: CNN do treino 1 + BN, lote 32",
+             lambda k: ec_rede(k, (32, 64, 128, 128), (0, 0, 0, 0), True), 32,
+             shuffled=True, steps_per_execution=25, trainings={"bn": ec("bn", 10_000, 50)}),
 ]
 
 
@@ -343,10 +445,16 @@ def run_variant(variant: str, names: list[str], target_s: float) -> tuple[list[d
 
 def chapter_backend(chapter: str) -> str:
     """The backend the chapter's committed execution ran on (recorded by `make execute`,
-    which chose it from the front matter); tensorflow for a chapter not yet executed."""
+    which chose it from the front matter); for a chapter not yet executed, the one its front
+    matter names (`livro: {keras_backend: ...}`), else tensorflow."""
     from livro import book
 
-    return (book.read_results(chapter) or {}).get("provenance", {}).get("backend", "tensorflow")
+    recorded = (book.read_results(chapter) or {}).get("provenance", {}).get("backend")
+    if recorded:
+        return recorded
+    if not (book.BOOK / f"{chapter}.md").exists():
+        return "tensorflow"
+    return book.read_source(chapter).metadata.get("livro", {}).get("keras_backend", "tensorflow")
 
 
 def table(report: dict, backend_of: Callable[[str], str] = chapter_backend) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -181,3 +182,52 @@ def test_the_provenance_page_compares_a_forced_regeneration_with_the_floor(tmp_p
     (tmp_path / "results" / "regeneracao.json").write_text(json.dumps(record))
     text = "\n".join(build.forced_regeneration_section())
     assert "× o piso" not in text and "ainda não mede as cargas de apendice" in text, text
+
+
+TREINO_CALL = re.compile(r'livro\.treino\(\s*(?:f?"(?P<name>[^"]+)"|(?P<variable>[A-Za-z_]\w*)\s*,)')
+
+
+def trainings_in_book() -> dict[str, set[str]]:
+    """{chapter: names} of the `livro.treino(...)` calls in the code cells of book/*.md: a
+    literal name, an f-string's template as written ("ex7_A_s{s}"), and, for a name held in a
+    variable (a loop over trainings), the names of the chapter's committed cache entries."""
+    found: dict[str, set[str]] = {}
+    for path in sorted(book.BOOK.glob("*.md")):
+        if not path.read_text().startswith("---\njupytext:"):
+            continue
+        code = "\n".join(c.source for c in book.code_cells(book.read_source(path.stem)))
+        for m in TREINO_CALL.finditer(code):
+            names = found.setdefault(path.stem, set())
+            if m["name"]:
+                names.add(m["name"])
+                continue
+            entries = {p.stem for p in (book.ROOT / "results" / "treinos" / path.stem).glob("*.json")}
+            assert entries, (f"{path.name}: livro.treino({m['variable']}, ...) names its training in a "
+                             "variable and no committed cache entry says which names it takes")
+            names |= entries
+    return found
+
+
+def _accounts_for(key: str, name: str) -> bool:
+    """The workload's training `key` ("ex7_A_s{s}": {s} stands for anything) covers `name`."""
+    pattern = "".join(".+" if part.startswith("{") else re.escape(part) for part in re.split(r"(\{[^}]*\})", key))
+    return key == name or re.fullmatch(pattern, name) is not None
+
+
+def test_every_training_of_the_book_has_a_workload_and_no_workload_names_a_missing_one():
+    found = trainings_in_book()
+    assert {"estudo_de_caso", "modulo3", "modulo4", "trabalho2", "controle_trabalho2"} <= set(found), found
+    keys = {(w.chapter, k) for w in bench.WORKLOADS for k in w.trainings}
+    missing = sorted(f"{c}/{n}" for c, names in found.items() for n in names
+                     if not any(kc == c and _accounts_for(k, n) for kc, k in keys))
+    assert not missing, f"trainings with no bench workload (add them to a Workload's trainings): {missing}"
+    stale = sorted(f"{c}/{k}" for c, k in keys if not any(_accounts_for(k, n) for n in found.get(c, ())))
+    assert not stale, f"bench workloads name trainings the chapters no longer have: {stale}"
+
+
+def test_workload_counts_are_the_sums_of_their_trainings_and_follow_early_stopping():
+    w = next(w for w in bench.WORKLOADS if "treino10" in w.trainings)
+    assert w.full_train == sum(t for t, _ in w.trainings.values())
+    # treino 10 stops early: its count follows the epochs its committed cache entry ran
+    assert w.trainings["treino10"][0] == 40_000 * bench.epochs_run("estudo_de_caso", "treino10", 100)
+    assert bench.epochs_run("estudo_de_caso", "no_such_training", 7) == 7
