@@ -398,6 +398,20 @@ def _lock(path: Path, wait: bool):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def held(path: Path) -> bool:
+    """Is some process training this entry now (holding its lock)?"""
+    lock = path.with_name(f".{path.stem}.lock")
+    if not lock.exists():
+        return False
+    with open(lock, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        return False
+
+
 # --- the call the chapters make ----------------------------------------------------------
 
 
@@ -425,13 +439,13 @@ def treino(nome: str, funcao, *args, **kwargs):
         arrays: dict = {}
         return _decode(_encode(funcao(*args, **kwargs), arrays), arrays)
 
+    fill = os.environ.get(FILL_ENV)
+    if fill and fill != "1" and nome not in fill.split(","):  # a helper lane told which to take
+        raise TreinoEmOutroProcesso(f"{nome}: este processo só treina {fill}")
     started = time.perf_counter()
     cache_key, env = key(funcao, args, kwargs)
     path = Path(folder) / f"{nome}.json"
     run = os.environ.get(RUN_ENV)
-    fill = os.environ.get(FILL_ENV)
-    if fill and fill != "1" and nome not in fill.split(","):  # a helper lane told which to take
-        raise TreinoEmOutroProcesso(f"{nome}: este processo só treina {fill}")
     with _lock(path, wait=not fill):
         loaded = None
         if path.exists():

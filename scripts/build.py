@@ -253,16 +253,15 @@ def regeneration_section() -> list[str]:
         return []
     hours = lambda s: f"{round(s / 60) // 60} h {round(s / 60) % 60:02d} min ({s:.0f} s)"  # noqa: E731
     total, span = regeneration_span(provs)
-    lines = ["## Regeneração do livro", "",
+    lines = ["## Última execução de cada capítulo", "",
              "| capítulo | início (UTC) | fim (UTC) | tempo | núcleos usados |", "| --- | --- | --- | --- | --- |"]
     for p in provs:
         start, end = (t.strftime("%Y-%m-%d %H:%M") for t in interval(p))
         lines.append(f"| {md(p['chapter'])} | {start} | {end} | {p['wall_seconds']:.0f} s "
                      f"| {md(p.get('cores_used', 'todos'))} |")
     return lines + ["", f"Soma dos tempos: {hours(total)}. Do primeiro início ao último fim: {hours(span)}. "
-                    "O `make execute` roda os capítulos em faixas paralelas, uma por núcleo, o mais longo "
-                    "primeiro; quando todos foram executados juntos, o segundo número é o tempo de "
-                    "regenerar o livro inteiro nesta máquina.", ""]
+                    "Uma execução que carregou treinos do cache (`results/treinos/`) leva segundos; o tempo "
+                    "de treinar tudo de novo está na seção «Regeneração com `FORCE=1`», abaixo.", ""]
 
 
 def cores_text(prov: dict) -> str:
@@ -291,38 +290,56 @@ def bench_section() -> list[str]:
 
 
 def forced_regeneration_section() -> list[str]:
-    """The last forced regeneration (`make execute FORCE=1`, results/regeneracao.json) against the
-    FLOP floor of `make bench` for the same chapters."""
+    """The forced regenerations (`make execute FORCE=1`, results/regeneracao.json) against the FLOP
+    floor of `make bench` for the same chapters; when the runs together cover every chapter, the
+    whole book's regeneration (their makespans added: the runs came one after the other)."""
     path = ROOT / "results" / "regeneracao.json"
     if not path.exists():
         return []
     import bench
 
-    r = json.loads(path.read_text())
-    lines = ["## Regeneração com `FORCE=1`", "",
-             f"Em {md(r['date'])}, num {md(r['cpu'])}, em {md(r['lanes'])} faixas de 1 núcleo: "
-             f"{md(round(r['makespan_s']))} s do primeiro início ao último fim; soma dos tempos das faixas dos "
-             f"capítulos {md(round(r['lane_seconds_sum']))} s; treinos executados somam "
-             f"{md(round(r['trainings_run_seconds_sum']))} s.", "",
-             "| capítulo | início (s) | duração (s) | treinos executados | treinos carregados |",
-             "| --- | --- | --- | --- | --- |"]
-    for chapter, c in r["chapters"].items():
-        lines.append(f"| {chapter} | {md(round(c['start_s']))} | {md(round(c['seconds']))} "
-                     f"| {md(len(c['trainings_run_s']))} | {md(len(c['trainings_loaded']))} |")
+    recorded = json.loads(path.read_text())
+    runs = recorded["runs"] if "runs" in recorded else [recorded]
     bench_path = ROOT / "results" / "bench.json"
-    if bench_path.exists():
-        floor = bench.floor_seconds(json.loads(bench_path.read_text()))
-        missing = [c for c in r["chapters"] if c not in floor]
+    floor = bench.floor_seconds(json.loads(bench_path.read_text())) if bench_path.exists() else None
+    lines = ["## Regeneração com `FORCE=1`", ""]
+    if len(runs) > 1:
+        lines += [f"O livro foi regenerado em {md(len(runs))} execuções forçadas, uma depois da outra "
+                  "(uma sessão de trabalho de 3 h não comporta o livro inteiro).", ""]
+    for r in runs:
+        lines += [f"Em {md(r['date'])}, num {md(r['cpu'])}, em {md(r['lanes'])} faixas de 1 núcleo: "
+                  f"{md(round(r['makespan_s']))} s do primeiro início ao último fim; soma dos tempos das faixas "
+                  f"dos capítulos {md(round(r['lane_seconds_sum']))} s; treinos executados somam "
+                  f"{md(round(r['trainings_run_seconds_sum']))} s.", "",
+                  "| capítulo | início (s) | duração (s) | treinos executados | treinos carregados |",
+                  "| --- | --- | --- | --- | --- |"]
+        for chapter, c in r["chapters"].items():
+            lines.append(f"| {chapter} | {md(round(c['start_s']))} | {md(round(c['seconds']))} "
+                         f"| {md(len(c['trainings_run_s']))} | {md(len(c['trainings_loaded']))} |")
+        lines.append("")
+        if floor is None:
+            continue
+        missing = [c for c, x in r["chapters"].items()
+                   if c not in floor and (x["trainings_run_s"] or x["trainings_loaded"])]
         if missing:
-            lines += ["", "Sem comparação com o piso de FLOPs: `make bench` ainda não mede as cargas de "
-                      + ", ".join(md(c) for c in missing) + "."]
+            lines += ["Sem comparação com o piso de FLOPs: `make bench` ainda não mede as cargas de "
+                      + ", ".join(md(c) for c in missing) + ".", ""]
         else:
-            at_peak = sum(floor[c] for c in r["chapters"])
-            lines += ["", f"Piso de FLOPs destes capítulos no pico medido por `make bench` (todos os "
-                      f"núcleos): {md(round(at_peak))} s; a regeneração levou "
-                      f"{md(round(r['makespan_s'] / at_peak, 2))}× o piso. O piso conta só as cargas que "
-                      "`make bench` mede (tabela acima)."]
-    return lines + [""]
+            at_peak = sum(floor.get(c, 0.0) for c in r["chapters"])  # a chapter without trainings: 0
+            lines += [f"Piso de FLOPs destes capítulos no pico medido por `make bench` (todos os núcleos): "
+                      f"{md(round(at_peak))} s; esta execução levou {md(round(r['makespan_s'] / at_peak, 2))}× "
+                      "o piso.", ""]
+    covered = {c for r in runs for c in r["chapters"]}
+    if floor is not None and len(runs) > 1 and set(floor) <= covered:
+        makespan = sum(r["makespan_s"] for r in runs)
+        trained = sum(r["trainings_run_seconds_sum"] for r in runs)
+        at_peak = sum(floor.values())
+        lines += [f"**O livro inteiro**: {md(round(makespan))} s de regeneração (soma dos tempos do primeiro "
+                  f"início ao último fim de cada execução); treinos executados somam {md(round(trained))} s "
+                  f"de um núcleo; o piso de FLOPs do livro no pico de `make bench` é {md(round(at_peak))} s: "
+                  f"a regeneração levou {md(round(makespan / at_peak, 2))}× o piso. O piso conta só as "
+                  "cargas que `make bench` mede (tabela acima).", ""]
+    return lines
 
 
 def editions_page() -> str:

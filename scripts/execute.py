@@ -516,8 +516,10 @@ def report_failure(chapter: str, error: Exception, outp: Path, failed: Path) -> 
 
 
 def longest_first(chapters: list[str]) -> list[str]:
-    """The chapters by the wall time of their last recorded execution, longest first (never
-    executed: first of all), so that no long chapter starts last while the other lanes idle."""
+    """The chapters by how long their last recorded execution would take with every training run
+    in it (book.reader_seconds: a run that loaded its trainings from the cache took seconds),
+    longest first (never executed: first of all), so that no long chapter starts last while the
+    other lanes idle."""
     from livro.integrity import BookError
 
     def seconds(chapter):
@@ -525,7 +527,8 @@ def longest_first(chapters: list[str]) -> list[str]:
             results = book.read_results(chapter) or {}
         except BookError:  # a corrupt results file: its chapter runs, and early
             return float("inf")
-        return results.get("provenance", {}).get("wall_seconds", float("inf"))
+        seconds = book.reader_seconds(results) if results.get("provenance") else None
+        return float("inf") if seconds is None else seconds
 
     return sorted(chapters, key=seconds, reverse=True)
 
@@ -564,6 +567,36 @@ def will_execute(chapter: str, options: list[str]) -> bool:
     return not up_to_date(chapter, book.code_hash(nb), keras_backend(nb))
 
 
+def recorded_trainings(chapter: str) -> list[str]:
+    """The chapter's trainings in the order its last execution called them ([] if unknown)."""
+    try:
+        return list((book.read_results(chapter) or {}).get("treinos") or {})
+    except Exception:  # a damaged results file: nothing to go by
+        return []
+
+
+def next_from_the_end(orders: dict[str, list[str]], tried: set, out: Path | None = None) -> tuple[str, str] | None:
+    """In a forced run, the training an idle lane should take: of a running chapter's trainings, in
+    the order its last execution called them (`orders`: recorded_trainings), the last one that this run
+    has not trained, that no process holds and that no helper was sent to yet. None when the
+    chapter's own lane holds the last untrained one (it got there first)."""
+    run = os.environ.get(cache.RUN_ENV)
+    for chapter, order in orders.items():
+        folder = cache.folder(chapter, out or book.RESULTS)
+        for name in reversed(order):
+            path = folder / f"{name}.json"
+            try:
+                done = json.loads(path.read_text())["provenance"].get("run") == run
+            except (OSError, ValueError, KeyError):
+                done = False
+            if done or (chapter, name) in tried:
+                continue
+            if cache.held(path):
+                break
+            return chapter, name
+    return None
+
+
 def run_lanes(chapters: list[str], jobs: int, options: list[str]) -> int:
     """Execute the chapters in `jobs` lanes, each a child process pinned to one CPU core.
     Stopping the parent (SIGTERM, SIGINT, SIGHUP; SIGKILL through PR_SET_PDEATHSIG) stops every
@@ -574,6 +607,10 @@ def run_lanes(chapters: list[str], jobs: int, options: list[str]) -> int:
     executing: dict[int, tuple[str, float]] = {}  # core -> (chapter its lane executes, start)
     helping: dict[int, str] = {}  # core -> the chapter whose trainings a helper lane runs
     helped: set[str] = set()
+    tried: set[tuple[str, str]] = set()  # (chapter, training) a helper lane was sent to train
+    force = "--force" in options
+    out = Path(options[options.index("--out") + 1]) if "--out" in options else None
+    orders = {chapter: recorded_trainings(chapter) for chapter in chapters}
     status = 0
     timings: dict[str, tuple[float, float, int]] = {}  # chapter -> (start offset, seconds, exit status)
     print(f"executing {len(queue)} chapters in {len(cores)} lanes (cores {cores}), in this order: {', '.join(queue)}",
@@ -588,8 +625,22 @@ def run_lanes(chapters: list[str], jobs: int, options: list[str]) -> int:
                         running[core] = subprocess.Popen(
                             [sys.executable, __file__, executing[core][0], *options],
                             preexec_fn=lambda core=core: _lane_child(core))
+                    elif core not in running and force and (task := next_from_the_end(
+                            {c: orders[c] for c, _ in executing.values()}, tried, out)):
+                        # FORCE=1: every training runs. The chapter's lane trains from the first one
+                        # on; this idle lane takes the last one not yet trained, then the one before,
+                        # so the two meet in the middle and the chapter's lane waits at most once.
+                        tried.add(task)
+                        helping[core] = task[0]
+                        running[core] = subprocess.Popen(
+                            [sys.executable, __file__, task[0], "--fill",
+                             *[o for o in options if o != "--force"]],
+                            env={**os.environ, cache.FILL_ENV: task[1]},
+                            preexec_fn=lambda core=core: _lane_child(core))
                     elif core not in running and (pending := [
-                            c for c, _ in executing.values() if c not in helped and will_execute(c, options)]):
+                            c for c, _ in executing.values() if c not in helped and will_execute(c, options)
+                            and not (force and orders[c])]):
+                        # (not forced, or a chapter never executed: which trainings it has is unknown)
                         # Nothing left to start: this idle lane trains what a chapter that is really
                         # executing (not found up to date) has not started yet; livro.treino's
                         # per-training locks share the work out.
@@ -622,9 +673,11 @@ def run_lanes(chapters: list[str], jobs: int, options: list[str]) -> int:
 
 
 def record_regeneration(timings: dict, started: float, ended: float, cores: list[int], force: bool) -> dict:
-    """Write what the last multi-lane forced (FORCE=1) full execution took (results/regeneracao.json): its makespan,
-    each chapter's lane time, and the trainings it ran or loaded (from their cache entries). The
-    provenance page compares it with the FLOP floor of `make bench`."""
+    """Add what this multi-lane forced (FORCE=1) full execution took to results/regeneracao.json: its
+    makespan, each chapter's lane time, and the trainings it ran or loaded (from their cache entries).
+    Earlier runs stay while they hold a chapter no later run regenerated, so the book regenerated in
+    parts (one 3-hour session cannot hold it all) is recorded whole. The provenance page compares
+    it with the FLOP floor of `make bench`."""
     begin = dt.datetime.fromtimestamp(started, dt.timezone.utc)
     chapters = {}
     for chapter, (offset, seconds, returncode) in sorted(timings.items(), key=lambda kv: kv[1][0]):
@@ -645,8 +698,17 @@ def record_regeneration(timings: dict, started: float, ended: float, cores: list
         "trainings_run_seconds_sum": round(sum(s for c in chapters.values() for s in c["trainings_run_s"].values()), 1),
         "chapters": chapters,
     }
-    (book.RESULTS / "regeneracao.json").write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n")
+    path = book.RESULTS / "regeneracao.json"
+    runs = regeneration_runs(json.loads(path.read_text())) if path.exists() else []
+    runs = [r for r in runs if set(r["chapters"]) - set(chapters)] + [record]
+    path.write_text(json.dumps({"runs": runs}, indent=1, ensure_ascii=False) + "\n")
     return record
+
+
+def regeneration_runs(recorded: dict) -> list[dict]:
+    """The forced runs in results/regeneracao.json, oldest first (a file of one run, as written
+    before 2026-12-02, is that run)."""
+    return recorded["runs"] if "runs" in recorded else [recorded]
 
 
 def main(argv=None) -> int:

@@ -148,7 +148,7 @@ def test_regeneration_span_runs_from_the_first_start_to_the_last_end():
              dict(date="2026-01-01T01:50:00+00:00", wall_seconds=3000.0)]  # 01:00 → 01:50
     assert build.regeneration_span(provs) == (12000.0, 7200.0)
     page = build.provenance_page()
-    assert "## Regeneração do livro" in page and "Do primeiro início ao último fim" in page
+    assert "## Última execução de cada capítulo" in page and "Do primeiro início ao último fim" in page
 
 
 def test_the_floor_per_chapter_adds_up_to_the_tables_total():
@@ -231,3 +231,31 @@ def test_workload_counts_are_the_sums_of_their_trainings_and_follow_early_stoppi
     # treino 10 stops early: its count follows the epochs its committed cache entry ran
     assert w.trainings["treino10"][0] == 40_000 * bench.epochs_run("estudo_de_caso", "treino10", 100)
     assert bench.epochs_run("estudo_de_caso", "no_such_training", 7) == 7
+
+
+def test_the_provenance_page_adds_up_a_book_regenerated_in_parts(tmp_path, monkeypatch):
+    import shutil
+
+    sys.path.insert(0, str(book.ROOT / "scripts"))
+    import build
+
+    (tmp_path / "results").mkdir()
+    shutil.copy(bench.ROOT / "results" / "bench.json", tmp_path / "results")
+    floor = bench.floor_seconds(json.loads((tmp_path / "results" / "bench.json").read_text()))
+    chapters = sorted(floor)
+
+    def run(names, makespan):
+        return {"date": "2026-12-02T03:00:00+00:00", "force": True, "lanes": 2, "cpu": "AMD EPYC (2 cores)",
+                "makespan_s": makespan, "lane_seconds_sum": makespan, "trainings_run_seconds_sum": makespan,
+                "chapters": {c: {"start_s": 0.0, "seconds": makespan, "exit_status": 0,
+                                 "trainings_run_s": {"t": 1.0}, "trainings_loaded": []} for c in names}}
+
+    total = sum(floor.values())
+    runs = [run(chapters[:1], 0.75 * total), run(chapters[1:], 0.75 * total)]
+    (tmp_path / "results" / "regeneracao.json").write_text(json.dumps({"runs": runs}))
+    monkeypatch.setattr(build, "ROOT", tmp_path)
+    text = "\n".join(build.forced_regeneration_section())
+    assert "em 2 execuções forçadas" in text and "**O livro inteiro**" in text
+    assert "levou 1\\.5× o piso" in text, text
+    (tmp_path / "results" / "regeneracao.json").write_text(json.dumps({"runs": runs[1:]}))
+    assert "O livro inteiro" not in "\n".join(build.forced_regeneration_section())  # one part is missing

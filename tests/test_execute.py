@@ -61,9 +61,59 @@ def test_a_forced_regeneration_records_its_makespan_and_which_trainings_ran(tmp_
     (folder / "novo.json").write_text(json.dumps({"provenance": {"date": "2026-12-01T12:20:00+00:00", "seconds": 1100.5}}))
     record = execute.record_regeneration({"capitulo": (2.0, 1500.0, 0), "outro": (0.5, 40.0, 0)},
                                          started, started + 1600, [0, 1], True)
-    assert record == json.loads((tmp_path / "regeneracao.json").read_text())
+    assert json.loads((tmp_path / "regeneracao.json").read_text()) == {"runs": [record]}
     assert record["makespan_s"] == 1600.0 and record["lane_seconds_sum"] == 1540.0 and record["lanes"] == 2
     assert list(record["chapters"]) == ["outro", "capitulo"]  # in the order they started
     assert record["chapters"]["capitulo"]["trainings_run_s"] == {"novo": 1100.5}
     assert record["chapters"]["capitulo"]["trainings_loaded"] == ["antigo"]
     assert record["trainings_run_seconds_sum"] == 1100.5 and record["force"] is True
+
+
+def test_a_forced_run_keeps_earlier_runs_while_they_hold_a_chapter_no_later_run_redid(tmp_path, monkeypatch):
+    import json
+
+    monkeypatch.setattr(execute.book, "RESULTS", tmp_path)
+    started = execute.dt.datetime(2026, 12, 2, 3, 0, tzinfo=execute.dt.timezone.utc).timestamp()
+    older = {"date": "2026-12-01T23:43:33+00:00", "force": True, "lanes": 2, "cpu": "x", "makespan_s": 10.0,
+             "lane_seconds_sum": 10.0, "trainings_run_seconds_sum": 5.0,
+             "chapters": {"a": {"start_s": 0, "seconds": 10.0, "exit_status": 0, "trainings_run_s": {},
+                                "trainings_loaded": []}}}
+    (tmp_path / "regeneracao.json").write_text(json.dumps(older))  # the one-run file written before 2026-12-02
+    execute.record_regeneration({"b": (0.0, 20.0, 0)}, started, started + 20, [0, 1], True)
+    runs = json.loads((tmp_path / "regeneracao.json").read_text())["runs"]
+    assert [list(r["chapters"]) for r in runs] == [["a"], ["b"]]
+    execute.record_regeneration({"a": (0.0, 9.0, 0)}, started, started + 9, [0, 1], True)
+    runs = json.loads((tmp_path / "regeneracao.json").read_text())["runs"]
+    assert [list(r["chapters"]) for r in runs] == [["b"], ["a"]], "the run 'a' was redone: its older run goes"
+
+
+def test_in_a_forced_run_the_idle_lane_takes_trainings_from_the_end(tmp_path, monkeypatch):
+    """The chapter's lane trains from the first training on; the helper from the last one back,
+    skipping what this run trained, what it was already sent to, and stopping where a process
+    holds a training (the chapter's lane got there)."""
+    import fcntl
+    import json
+
+    monkeypatch.setattr(execute.book, "RESULTS", tmp_path)
+    monkeypatch.setenv(execute.cache.RUN_ENV, "esta-execucao")
+    order = ["t1", "t2", "t3", "t4", "t5"]
+    (tmp_path / "cap.json").write_text(json.dumps({"treinos": {n: {} for n in order}}))
+    assert execute.recorded_trainings("cap") == order and execute.recorded_trainings("nunca_executado") == []
+    orders = {"cap": order}
+    folder = tmp_path / "treinos" / "cap"
+    folder.mkdir(parents=True)
+
+    def stored(name, run):
+        (folder / f"{name}.json").write_text(json.dumps({"provenance": {"run": run}}))
+
+    stored("t5", "outra-execucao")  # trained by an earlier run: FORCE trains it again
+    assert execute.next_from_the_end(orders, set()) == ("cap", "t5")
+    stored("t5", "esta-execucao")
+    assert execute.next_from_the_end(orders, set()) == ("cap", "t4")
+    assert execute.next_from_the_end(orders, {("cap", "t4")}) == ("cap", "t3")
+    with open(folder / ".t3.lock", "w") as lock:  # the chapter's lane is training t3
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        assert execute.cache.held(folder / "t3.json")
+        assert execute.next_from_the_end(orders, {("cap", "t4")}) is None
+    assert not execute.cache.held(folder / "t3.json")
+    assert execute.next_from_the_end({**orders, "outro": []}, {("cap", n) for n in order}) is None
