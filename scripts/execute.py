@@ -25,6 +25,10 @@ whose threads spend time waiting on each other at these small batch sizes: about
 more for the case study's final CNN, a few percent for MobileNetV2 (`make bench`, the
 `@1` variants, measures it for every heavy exercise). What each chapter computes does not
 change; the number of cores it ran on is recorded in its provenance (``cores_used``).
+A lane with no chapter left to start helps a running one with its trainings (``--fill``,
+``livro.treino``'s per-training locks share them out); in a forced run it takes them from the
+chapter's last training back while the chapter's lane trains from the first on, so the two
+meet once (``next_from_the_end``).
 Stopping the parent stops every lane: the stop is forwarded, and each lane is asked by
 Linux (PR_SET_PDEATHSIG) to stop when its parent dies, even by SIGKILL.
 """
