@@ -97,4 +97,9 @@ def test_the_intro_lists_every_chapter_with_the_time_a_reader_waits():
     if results and any(u.get("loaded") for u in results.get("treinos", {}).values()):
         row = next(line for line in table.splitlines() if "`estudo_de_caso`" in line)
         assert build_script.duration_text(book.reader_seconds(results)) in row
-        assert book.reader_seconds(results) > 10 * results["provenance"]["wall_seconds"]
+        # a training loaded (from an earlier run, or trained meanwhile by a helper lane) counts the
+        # seconds it took to train, not the loading: beyond the execution's own wall time, and far
+        # beyond it when the execution loaded every training
+        used = results["treinos"].values()
+        factor = 10 if all(u.get("loaded") for u in used) else 1
+        assert book.reader_seconds(results) > factor * results["provenance"]["wall_seconds"]
