@@ -400,16 +400,11 @@ def _lock(path: Path, wait: bool):
 
 def held(path: Path) -> bool:
     """Is some process training this entry now (holding its lock)?"""
-    lock = path.with_name(f".{path.stem}.lock")
-    if not lock.exists():
-        return False
-    with open(lock, "a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(handle, fcntl.LOCK_UN)
-        return False
+    try:
+        with _lock(path, wait=False):
+            return False
+    except TreinoEmOutroProcesso:
+        return True
 
 
 # --- the call the chapters make ----------------------------------------------------------

@@ -573,9 +573,11 @@ def will_execute(chapter: str, options: list[str]) -> bool:
 
 def recorded_trainings(chapter: str) -> list[str]:
     """The chapter's trainings in the order its last execution called them ([] if unknown)."""
+    from livro.integrity import BookError
+
     try:
         return list((book.read_results(chapter) or {}).get("treinos") or {})
-    except Exception:  # a damaged results file: nothing to go by
+    except BookError:  # a damaged results file: nothing to go by
         return []
 
 
@@ -617,6 +619,13 @@ def run_lanes(chapters: list[str], jobs: int, options: list[str]) -> int:
     orders = {chapter: recorded_trainings(chapter) for chapter in chapters}
     status = 0
     timings: dict[str, tuple[float, float, int]] = {}  # chapter -> (start offset, seconds, exit status)
+
+    def start_helper(core: int, chapter: str, training: str | None = None) -> subprocess.Popen:
+        """A helper lane (--fill) on `core`: the chapter's free trainings, or only `training`."""
+        return subprocess.Popen([sys.executable, __file__, chapter, "--fill", *[o for o in options if o != "--force"]],
+                                env={**os.environ, **({cache.FILL_ENV: training} if training else {})},
+                                preexec_fn=lambda: _lane_child(core))
+
     print(f"executing {len(queue)} chapters in {len(cores)} lanes (cores {cores}), in this order: {', '.join(queue)}",
           flush=True)
     started = time.time()
@@ -636,11 +645,7 @@ def run_lanes(chapters: list[str], jobs: int, options: list[str]) -> int:
                         # so the two meet in the middle and the chapter's lane waits at most once.
                         tried.add(task)
                         helping[core] = task[0]
-                        running[core] = subprocess.Popen(
-                            [sys.executable, __file__, task[0], "--fill",
-                             *[o for o in options if o != "--force"]],
-                            env={**os.environ, cache.FILL_ENV: task[1]},
-                            preexec_fn=lambda core=core: _lane_child(core))
+                        running[core] = start_helper(core, *task)
                     elif core not in running and (pending := [
                             c for c, _ in executing.values() if c not in helped and will_execute(c, options)
                             and not (force and orders[c])]):
@@ -649,10 +654,7 @@ def run_lanes(chapters: list[str], jobs: int, options: list[str]) -> int:
                         # executing (not found up to date) has not started yet; livro.treino's
                         # per-training locks share the work out.
                         helped.add(helping.setdefault(core, pending[0]))
-                        running[core] = subprocess.Popen(
-                            [sys.executable, __file__, pending[0], "--fill",
-                             *[o for o in options if o != "--force"]],
-                            preexec_fn=lambda core=core: _lane_child(core))
+                        running[core] = start_helper(core, pending[0])
                 time.sleep(1)
                 for core, proc in list(running.items()):
                     if proc.poll() is not None:
